@@ -1,0 +1,283 @@
+//! The run configuration: every knob of one training run, with the seed's setup as defaults.
+//!
+//! A config has five sections (data, model, train, balance, logging). Every field has a
+//! default, so a YAML file only names what it changes; unknown keys are rejected with their
+//! line. This module knows nothing of tensors or files: it only describes and validates.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::balance::{Signal, Strategy};
+
+/// Problems with a configuration's values (syntax errors are reported by the YAML loaders).
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("`{key}` is {value}, but {expected}")]
+    OutOfRange { key: &'static str, value: String, expected: &'static str },
+}
+
+/// One training run, fully described.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    pub balance: BalanceConfig,
+    pub logging: LoggingConfig,
+}
+
+/// Which dataset and split to train on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// The dataset; `fashion-mnist` for now.
+    pub dataset: DatasetName,
+    /// `train` (60,000 images) or `test` (10,000 images, bundled with the repo).
+    pub split: Split,
+    /// Folder holding the IDX `.gz` files. Not part of the run's hash: the dataset's content
+    /// fingerprint is, so the same files give the same hash wherever they live.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Train on only the first `limit` images (for quick experiments and tests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Side of the square images fed to the networks, in pixels.
+    pub image_size: usize,
+    /// Colour channels of the images.
+    pub channels: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetName {
+    FashionMnist,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Split {
+    Train,
+    Test,
+}
+
+/// Shape of the generator and discriminator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Length of the latent vector z.
+    pub z_dim: usize,
+    /// Channels of the discriminator's first conv; the generator starts at 8 x width
+    /// (64 gives the seed's 512x4x4).
+    pub width: usize,
+    /// Dropout rate after the discriminator's 2nd and 4th conv.
+    pub dropout: f64,
+    /// Standard deviation of the N(0, std) weight initialisation (Radford et al.: 0.02).
+    pub init_std: f64,
+}
+
+/// Optimisation: steps, batches, Adam, seed and backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Training steps (one D pass and at most one update of each network per step).
+    pub steps: u64,
+    /// Real images per step, and generated images D sees per step.
+    pub batch_size: usize,
+    /// Extra z the generator is updated on, beside the batch D saw.
+    pub extra_z: usize,
+    pub lr_d: f64,
+    pub lr_g: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    /// Adam's epsilon, set on purpose: burn's default (1e-5) differs from PyTorch's (1e-8).
+    pub epsilon: f64,
+    /// Seeds the data order, z, dropout and initialisation.
+    pub seed: u64,
+    /// Where tensors run: `flex` (pure-Rust CPU).
+    pub backend: String,
+}
+
+/// How D's accuracy (or loss) steers the updates; see `balance.rs` for the rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BalanceConfig {
+    pub strategy: Strategy,
+    pub signal: Signal,
+    /// Under this, `min(acc_real, acc_fake)` puts the step in zone `below` (D too weak).
+    pub low: f64,
+    /// Over this, `min(acc_real, acc_fake)` puts the step in zone `above` (D too strong).
+    pub high: f64,
+    /// For `signal: loss`: a loss under `margin` means D is too good on that half, a loss
+    /// over `1 - margin` means it is too bad.
+    pub margin: f64,
+    /// Multiplicative step of `lr-adjust` per step (1.05 = 5 % up or down).
+    pub lr_factor: f64,
+    pub lr_d_min: f64,
+    pub lr_d_max: f64,
+    pub lr_g_min: f64,
+    pub lr_g_max: f64,
+}
+
+/// What gets written while training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// Write a metrics row every this many steps (the last step always gets one).
+    pub every: u64,
+    /// Write an 8x8 sample grid every this many steps (and at the end).
+    pub sample_every: u64,
+    /// Seed of the fixed z behind every sample grid, so grids of one run are comparable.
+    pub sample_seed: u64,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dataset: DatasetName::FashionMnist,
+            split: Split::Train,
+            path: None,
+            limit: None,
+            image_size: 64,
+            channels: 1,
+        }
+    }
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self { z_dim: 100, width: 64, dropout: 0.3, init_std: 0.02 }
+    }
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 5000,
+            batch_size: 64,
+            extra_z: 64,
+            lr_d: 5e-5,
+            lr_g: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            seed: 0,
+            backend: "flex".to_string(),
+        }
+    }
+}
+
+impl Default for BalanceConfig {
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::None,
+            signal: Signal::Accuracy,
+            low: 0.6,
+            high: 0.9,
+            margin: 0.3,
+            lr_factor: 1.02,
+            lr_d_min: 1e-5,
+            lr_d_max: 5e-4,
+            lr_g_min: 2e-5,
+            lr_g_max: 1e-3,
+        }
+    }
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self { every: 1, sample_every: 100, sample_seed: 2024 }
+    }
+}
+
+impl RunConfig {
+    /// Checks every value that YAML types alone cannot: ranges, orderings, supported shapes.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let (d, m, t, b, l) = (&self.data, &self.model, &self.train, &self.balance, &self.logging);
+        check("data.image_size", d.image_size as f64, d.image_size == 64, "only 64 is supported")?;
+        check("data.channels", d.channels as f64, d.channels == 1, "only 1 is supported")?;
+        if let Some(limit) = d.limit {
+            check("data.limit", limit as f64, limit >= t.batch_size, "at least train.batch_size")?;
+        }
+        check("model.z_dim", m.z_dim as f64, m.z_dim >= 1, "at least 1")?;
+        check("model.width", m.width as f64, m.width >= 1, "at least 1")?;
+        check("model.dropout", m.dropout, (0.0..1.0).contains(&m.dropout), "in [0, 1)")?;
+        check("model.init_std", m.init_std, m.init_std > 0.0, "positive")?;
+        check("train.steps", t.steps as f64, t.steps >= 1, "at least 1")?;
+        check("train.batch_size", t.batch_size as f64, t.batch_size >= 1, "at least 1")?;
+        positive("train.lr_d", t.lr_d)?;
+        positive("train.lr_g", t.lr_g)?;
+        check("train.beta1", t.beta1, (0.0..1.0).contains(&t.beta1), "in [0, 1)")?;
+        check("train.beta2", t.beta2, (0.0..1.0).contains(&t.beta2), "in [0, 1)")?;
+        positive("train.epsilon", t.epsilon)?;
+        check("balance.low", b.low, (0.0..=1.0).contains(&b.low), "in [0, 1]")?;
+        check("balance.high", b.high, (b.low..=1.0).contains(&b.high), "in [low, 1]")?;
+        check("balance.margin", b.margin, b.margin > 0.0 && b.margin < 0.5, "in (0, 0.5)")?;
+        check("balance.lr_factor", b.lr_factor, b.lr_factor >= 1.0, "at least 1")?;
+        positive("balance.lr_d_min", b.lr_d_min)?;
+        positive("balance.lr_g_min", b.lr_g_min)?;
+        check("balance.lr_d_max", b.lr_d_max, b.lr_d_max >= b.lr_d_min, "at least lr_d_min")?;
+        check("balance.lr_g_max", b.lr_g_max, b.lr_g_max >= b.lr_g_min, "at least lr_g_min")?;
+        if b.strategy == Strategy::LrAdjust {
+            let in_d = (b.lr_d_min..=b.lr_d_max).contains(&t.lr_d);
+            check("train.lr_d", t.lr_d, in_d, "within [balance.lr_d_min, balance.lr_d_max]")?;
+            let in_g = (b.lr_g_min..=b.lr_g_max).contains(&t.lr_g);
+            check("train.lr_g", t.lr_g, in_g, "within [balance.lr_g_min, balance.lr_g_max]")?;
+        }
+        check("logging.every", l.every as f64, l.every >= 1, "at least 1")?;
+        check("logging.sample_every", l.sample_every as f64, l.sample_every >= 1, "at least 1")
+    }
+}
+
+fn positive(key: &'static str, value: f64) -> Result<(), ConfigError> {
+    check(key, value, value > 0.0 && value.is_finite(), "must be a positive number")
+}
+
+fn check(
+    key: &'static str,
+    value: f64,
+    ok: bool,
+    expected: &'static str,
+) -> Result<(), ConfigError> {
+    if ok {
+        return Ok(());
+    }
+    Err(ConfigError::OutOfRange { key, value: value.to_string(), expected })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_seed_setup_and_valid() {
+        let c = RunConfig::default();
+        assert_eq!((c.model.z_dim, c.model.width), (100, 64));
+        assert_eq!((c.train.batch_size, c.train.extra_z), (64, 64));
+        assert_eq!((c.train.lr_d, c.train.lr_g, c.train.beta1), (5e-5, 2e-4, 0.5));
+        assert_eq!((c.data.image_size, c.data.channels), (64, 1));
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_key() {
+        let mut c = RunConfig::default();
+        c.balance.low = 0.95;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("balance.high"), "{err}");
+
+        let mut c = RunConfig::default();
+        c.train.lr_g = -1.0;
+        assert!(c.validate().unwrap_err().to_string().contains("train.lr_g"));
+    }
+
+    #[test]
+    fn lr_adjust_needs_start_rates_inside_their_bounds() {
+        let mut c = RunConfig::default();
+        c.balance.strategy = Strategy::LrAdjust;
+        c.train.lr_d = 1.0;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("train.lr_d") && err.contains("lr_d_max"), "{err}");
+    }
+}

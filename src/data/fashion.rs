@@ -1,0 +1,150 @@
+//! Fashion-MNIST: where to find its IDX files and how to decode them to training size.
+//!
+//! Lookup order: the config's `data.path`, else `$DCGAN_DATA_DIR`, else the folder of
+//! Debian's `dataset-fashion-mnist` package. An explicit `data.path` is taken at its word:
+//! a missing file there is an error rather than a silent fall-back to another copy.
+
+use std::path::{Path, PathBuf};
+
+use image::{GrayImage, imageops::FilterType};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use super::{DataError, DataSource, Dataset, idx};
+use crate::config::{DataConfig, DatasetName, Split};
+
+/// Environment variable naming a folder with the IDX files.
+pub const DATA_DIR_ENV: &str = "DCGAN_DATA_DIR";
+/// Where Debian's `dataset-fashion-mnist` package installs the files.
+pub const SYSTEM_DIR: &str = "/usr/share/datasets/fashion-mnist";
+/// Side of the images as stored in the files.
+const STORED_SIDE: usize = 28;
+
+fn file_stems(split: Split) -> (&'static str, &'static str) {
+    match split {
+        Split::Train => ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+        Split::Test => ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+    }
+}
+
+fn split_name(split: Split) -> &'static str {
+    match split {
+        Split::Train => "train",
+        Split::Test => "test",
+    }
+}
+
+/// The folders to search, in order, for a config.
+pub fn search_dirs(cfg: &DataConfig) -> Vec<PathBuf> {
+    if let Some(path) = &cfg.path {
+        return vec![path.clone()];
+    }
+    let mut dirs = Vec::new();
+    if let Some(env) = std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty()) {
+        dirs.push(PathBuf::from(env));
+    }
+    dirs.push(PathBuf::from(SYSTEM_DIR));
+    dirs
+}
+
+/// Finds a split's two files (gzipped or plain) and fingerprints them.
+pub fn locate(cfg: &DataConfig) -> Result<DataSource, DataError> {
+    let (images_stem, labels_stem) = file_stems(cfg.split);
+    let dirs = search_dirs(cfg);
+    for dir in &dirs {
+        let images = find_file(dir, images_stem);
+        let labels = find_file(dir, labels_stem);
+        if let (Some(images), Some(labels)) = (images, labels) {
+            let fingerprint = fingerprint(&[&images, &labels])?;
+            let (dataset, split) = (cfg.dataset, cfg.split);
+            return Ok(DataSource { dataset, split, images, labels, fingerprint });
+        }
+    }
+    Err(missing(cfg, &dirs))
+}
+
+fn missing(cfg: &DataConfig, dirs: &[PathBuf]) -> DataError {
+    let (images_stem, labels_stem) = file_stems(cfg.split);
+    let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    let hint = match cfg.split {
+        Split::Train => format!(
+            "Install them with `apt-get install dataset-fashion-mnist` (Debian), or point \
+             data.path or ${DATA_DIR_ENV} at a folder holding the official IDX files"
+        ),
+        Split::Test => format!(
+            "The repository ships them in data/fashion-mnist/: set data.path or \
+             ${DATA_DIR_ENV} to that folder"
+        ),
+    };
+    DataError::Missing {
+        dataset: dataset_name(cfg.dataset).to_string(),
+        split: split_name(cfg.split).to_string(),
+        wanted: format!("{images_stem}[.gz] and {labels_stem}[.gz]"),
+        searched: searched.join(", "),
+        hint,
+    }
+}
+
+pub fn dataset_name(name: DatasetName) -> &'static str {
+    match name {
+        DatasetName::FashionMnist => "fashion-mnist",
+    }
+}
+
+fn find_file(dir: &Path, stem: &str) -> Option<PathBuf> {
+    [format!("{stem}.gz"), stem.to_string()]
+        .into_iter()
+        .map(|name| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// sha256 over the files' IDX content, in the given order. Compression, names and
+/// locations do not count: a gzipped and a plain copy of the same data agree.
+pub fn fingerprint(files: &[&Path]) -> Result<String, DataError> {
+    let mut hasher = Sha256::new();
+    for path in files {
+        let content = idx::unpack(path, &read_bytes(path)?)?;
+        hasher.update((content.len() as u64).to_le_bytes());
+        hasher.update(&content);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
+    std::fs::read(path).map_err(|source| DataError::Read { path: path.to_path_buf(), source })
+}
+
+/// Reads both files, checks they agree, and upscales every image to `side` x `side`.
+pub fn decode(source: DataSource, side: usize) -> Result<Dataset, DataError> {
+    let images = idx::read(&source.images, &read_bytes(&source.images)?)?;
+    let labels = idx::read(&source.labels, &read_bytes(&source.labels)?)?;
+    let n_images = images.dims[0];
+    let shape_ok = images.dims[1..] == [STORED_SIDE, STORED_SIDE];
+    if !shape_ok || labels.dims.len() != 1 || labels.dims[0] != n_images {
+        return Err(DataError::CountMismatch {
+            images: source.images.clone(),
+            labels: source.labels.clone(),
+            n_images,
+            n_labels: labels.dims.iter().product(),
+            shape: format!("{:?}", &images.dims[1..]),
+        });
+    }
+    let pixels = resize_all(&images.data, STORED_SIDE, side);
+    Ok(Dataset::new(source, side, pixels, labels.data))
+}
+
+/// Bilinear resize of a stack of square grayscale images, in parallel.
+pub fn resize_all(pixels: &[u8], from: usize, to: usize) -> Vec<u8> {
+    if from == to {
+        return pixels.to_vec();
+    }
+    let chunks: Vec<Vec<u8>> = pixels
+        .par_chunks(from * from)
+        .map(|img| {
+            let img = GrayImage::from_raw(from as u32, from as u32, img.to_vec())
+                .expect("chunk length is from * from");
+            image::imageops::resize(&img, to as u32, to as u32, FilterType::Triangle).into_raw()
+        })
+        .collect();
+    chunks.concat()
+}

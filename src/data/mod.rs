@@ -1,0 +1,117 @@
+//! Training images: finding the dataset files, fingerprinting, decoding and batching them.
+//!
+//! Images are kept decoded as bytes at training size (64x64), one copy per process shared by
+//! every run of a sweep, and turned into `[-1, 1]` floats one batch at a time: the train split
+//! is 250 MB as bytes but 1 GB as f32.
+
+pub mod batches;
+pub mod fashion;
+pub mod idx;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::{DataConfig, DatasetName, Split};
+
+/// Why a dataset could not be found or read.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{dataset} {split} split not found; looked for {wanted} in: {searched}. {hint}")]
+    Missing { dataset: String, split: String, wanted: String, searched: String, hint: String },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a valid IDX file: {reason}")]
+    NotIdx { path: PathBuf, reason: String },
+    #[error("{images} holds {n_images} images of {shape} but {labels} holds {n_labels} labels")]
+    CountMismatch {
+        images: PathBuf,
+        labels: PathBuf,
+        n_images: usize,
+        n_labels: usize,
+        shape: String,
+    },
+}
+
+/// Where a dataset split lives and what its files hash to; cheap to compute (no decoding).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataSource {
+    pub dataset: DatasetName,
+    pub split: Split,
+    pub images: PathBuf,
+    pub labels: PathBuf,
+    /// sha256 over the files' IDX content, images then labels: independent of where they
+    /// live and of whether they are gzipped.
+    pub fingerprint: String,
+}
+
+/// A decoded split: every image at training size, as bytes, plus its label.
+#[derive(Debug)]
+pub struct Dataset {
+    pub source: DataSource,
+    /// Side of the square images in pixels.
+    pub side: usize,
+    pixels: Vec<u8>,
+    pub labels: Vec<u8>,
+}
+
+impl Dataset {
+    pub fn new(source: DataSource, side: usize, pixels: Vec<u8>, labels: Vec<u8>) -> Self {
+        debug_assert_eq!(pixels.len(), labels.len() * side * side);
+        Self { source, side, pixels, labels }
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The pixels of image `i`, row-major, 0 (black) to 255 (white).
+    pub fn image(&self, i: usize) -> &[u8] {
+        let n = self.side * self.side;
+        &self.pixels[i * n..(i + 1) * n]
+    }
+}
+
+/// Datasets already located or decoded in this process, so a sweep reads each split once.
+#[derive(Default)]
+pub struct DatasetCache {
+    sources: HashMap<(Option<PathBuf>, Split), DataSource>,
+    decoded: HashMap<(String, usize), Arc<Dataset>>,
+}
+
+impl DatasetCache {
+    /// Locates and fingerprints the files a config asks for.
+    pub fn source(&mut self, cfg: &DataConfig) -> Result<DataSource, DataError> {
+        let key = (cfg.path.clone(), cfg.split);
+        if let Some(found) = self.sources.get(&key) {
+            return Ok(found.clone());
+        }
+        let found = fashion::locate(cfg)?;
+        self.sources.insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// The decoded images a config asks for, decoding them on first use.
+    pub fn dataset(&mut self, cfg: &DataConfig) -> Result<Arc<Dataset>, DataError> {
+        let source = self.source(cfg)?;
+        let key = (source.fingerprint.clone(), cfg.image_size);
+        if let Some(found) = self.decoded.get(&key) {
+            return Ok(found.clone());
+        }
+        let started = std::time::Instant::now();
+        let decoded = Arc::new(fashion::decode(source, cfg.image_size)?);
+        tracing::info!(
+            images = decoded.len(),
+            side = cfg.image_size,
+            seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+            "decoded {}",
+            decoded.source.images.display()
+        );
+        self.decoded.insert(key, decoded.clone());
+        Ok(decoded)
+    }
+}

@@ -1,0 +1,135 @@
+//! Content hashes of resolved configs: the name of every run directory.
+//!
+//! The hash is sha256 over a canonical text of the fully resolved config plus the dataset's
+//! content fingerprint. Because the config is typed before it is hashed, defaults are filled
+//! and `2e-4`, `0.0002` and `2.0e-4` are the same `f64`; keys are sorted here explicitly
+//! (rather than trusting a map type) so no dependency's feature flags can change the order.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::config::RunConfig;
+
+/// Hex digits of the hash used as the run directory's name.
+pub const SHORT_LEN: usize = 16;
+
+/// Bumped whenever the canonical text changes meaning, so old and new hashes never collide.
+const CANONICAL_VERSION: &str = "dcgan-harness/config-v1";
+
+/// The canonical text of a config: sorted keys, no whitespace, fields that do not change
+/// what is trained (where the dataset files live) left out.
+pub fn canonical_text(config: &RunConfig) -> String {
+    let mut value = serde_json::to_value(config).expect("a RunConfig always serialises to JSON");
+    if let Some(data) = value.get_mut("data").and_then(Value::as_object_mut) {
+        data.remove("path");
+    }
+    let mut out = String::new();
+    write_sorted(&value, &mut out);
+    out
+}
+
+/// The full sha256 (64 hex digits) of a config trained on a dataset with this fingerprint.
+pub fn run_hash(config: &RunConfig, dataset_fingerprint: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(CANONICAL_VERSION.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(canonical_text(config).as_bytes());
+    hasher.update(b"\ndataset:");
+    hasher.update(dataset_fingerprint.as_bytes());
+    format!("{:x}", hasher.finalize())
+}
+
+/// The run directory's name for a full hash.
+pub fn short(hash: &str) -> &str {
+    &hash[..SHORT_LEN.min(hash.len())]
+}
+
+fn write_sorted(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_sorted(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_sorted(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> RunConfig {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn key_order_and_number_spelling_do_not_change_the_hash() {
+        let a = parse("train: {lr_g: 2e-4, seed: 3}\nmodel: {width: 8}");
+        let b = parse("model: {width: 8}\ntrain: {seed: 3, lr_g: 0.0002}");
+        let c = parse("model:\n  width: 8\ntrain:\n  seed: 3\n  lr_g: 2.0e-4\n");
+        assert_eq!(run_hash(&a, "fp"), run_hash(&b, "fp"));
+        assert_eq!(run_hash(&a, "fp"), run_hash(&c, "fp"));
+    }
+
+    #[test]
+    fn spelling_out_a_default_does_not_change_the_hash() {
+        assert_eq!(run_hash(&parse("{}"), "fp"), run_hash(&parse("train: {lr_d: 5e-5}"), "fp"));
+    }
+
+    #[test]
+    fn data_location_is_not_hashed_but_its_content_is() {
+        let here = parse("data: {path: /a}");
+        let there = parse("data: {path: /b/c}");
+        assert_eq!(run_hash(&here, "fp"), run_hash(&there, "fp"));
+        assert_ne!(run_hash(&here, "fp"), run_hash(&here, "other"));
+    }
+
+    #[test]
+    fn every_training_value_changes_the_hash() {
+        let base = run_hash(&RunConfig::default(), "fp");
+        let changes = [
+            "train: {lr_g: 1e-4}",
+            "train: {seed: 1}",
+            "train: {steps: 7}",
+            "model: {width: 32}",
+            "model: {dropout: 0.5}",
+            "balance: {strategy: skip}",
+            "balance: {low: 0.55}",
+            "balance: {signal: loss}",
+            "data: {split: test}",
+            "data: {limit: 1000}",
+            "logging: {sample_seed: 1}",
+        ];
+        for change in changes {
+            assert_ne!(run_hash(&parse(change), "fp"), base, "{change} kept the hash");
+        }
+    }
+
+    #[test]
+    fn canonical_text_is_sorted_and_compact() {
+        let text = canonical_text(&RunConfig::default());
+        assert!(text.starts_with("{\"balance\":{"), "{text}");
+        assert!(!text.contains(' '));
+        assert!(text.find("\"model\":") < text.find("\"train\":"));
+    }
+}

@@ -1,0 +1,18 @@
+//! dcgan-harness: train DCGANs on real images, sweep balancing strategies, keep every run.
+//!
+//! The modules follow the data: [`config`] and [`sweep`] describe runs, [`hashing`] names
+//! them, [`data`] feeds them, [`model`] and [`balance`] define what is trained and how,
+//! [`train`] runs the loop, [`store`] writes run directories, and [`runner`] ties a sweep
+//! together for the [`cli`].
+
+pub mod backend;
+pub mod balance;
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod hashing;
+pub mod model;
+pub mod runner;
+pub mod store;
+pub mod sweep;
+pub mod train;

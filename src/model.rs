@@ -1,0 +1,155 @@
+//! The DCGAN generator and discriminator of the seed, with width as the one size knob.
+//!
+//! Generator: z -> linear -> (8w)x4x4 -> BN, ReLU -> four 5x5 stride-2 transposed convs halving
+//! the channels (8w -> 4w -> 2w -> w -> 1) and doubling the side (4 -> 64), BN + ReLU after each
+//! but the last, tanh out. Discriminator: the mirror, four 5x5 stride-2 convs (1 -> w -> 2w ->
+//! 4w -> 8w), LeakyReLU 0.2, dropout after the 2nd and 4th, no batch-norm, one logit.
+//! Weights start N(0, init_std) as in Radford et al.; batch-norm starts at scale 1, shift 0.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig,
+    PaddingConfig2d,
+};
+use burn::prelude::*;
+use burn::tensor::activation::{leaky_relu, relu, tanh};
+
+use crate::config::ModelConfig;
+
+/// Side of the feature maps the generator starts from and the discriminator ends at.
+const BASE_SIDE: usize = 4;
+const KERNEL: usize = 5;
+const LEAK: f64 = 0.2;
+
+#[derive(Module, Debug)]
+pub struct Generator {
+    project: Linear,
+    project_norm: BatchNorm,
+    ups: Vec<ConvTranspose2d>,
+    norms: Vec<BatchNorm>,
+    base_channels: usize,
+}
+
+#[derive(Module, Debug)]
+pub struct Discriminator {
+    downs: Vec<Conv2d>,
+    dropout: Dropout,
+    classify: Linear,
+}
+
+/// Channel counts from the widest feature map to the image: 8w, 4w, 2w, w, 1.
+fn channel_ladder(width: usize, image_channels: usize) -> [usize; 5] {
+    [8 * width, 4 * width, 2 * width, width, image_channels]
+}
+
+impl Generator {
+    pub fn new(cfg: &ModelConfig, image_channels: usize, device: &Device) -> Self {
+        let init = Initializer::Normal { mean: 0.0, std: cfg.init_std };
+        let ch = channel_ladder(cfg.width, image_channels);
+        let project = LinearConfig::new(cfg.z_dim, ch[0] * BASE_SIDE * BASE_SIDE)
+            .with_initializer(init.clone())
+            .init(device);
+        let ups = ch
+            .windows(2)
+            .map(|pair| {
+                ConvTranspose2dConfig::new([pair[0], pair[1]], [KERNEL, KERNEL])
+                    .with_stride([2, 2])
+                    .with_padding([2, 2])
+                    .with_padding_out([1, 1])
+                    .with_initializer(init.clone())
+                    .init(device)
+            })
+            .collect();
+        let norms = ch[1..4].iter().map(|&c| BatchNormConfig::new(c).init(device)).collect();
+        let project_norm = BatchNormConfig::new(ch[0]).init(device);
+        Self { project, project_norm, ups, norms, base_channels: ch[0] }
+    }
+
+    /// `[batch, z_dim]` -> `[batch, channels, 64, 64]` in `[-1, 1]`.
+    pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
+        let batch = z.dims()[0];
+        let x = self.project.forward(z);
+        // [batch, 8w * 16] -> [batch, 8w, 4, 4]
+        let x = x.reshape([batch, self.base_channels, BASE_SIDE, BASE_SIDE]);
+        let mut x = relu(self.project_norm.forward(x));
+        let last = self.ups.len() - 1;
+        for (i, up) in self.ups.iter().enumerate() {
+            x = up.forward(x);
+            x = if i < last { relu(self.norms[i].forward(x)) } else { tanh(x) };
+        }
+        x
+    }
+}
+
+impl Discriminator {
+    pub fn new(cfg: &ModelConfig, image_channels: usize, device: &Device) -> Self {
+        let init = Initializer::Normal { mean: 0.0, std: cfg.init_std };
+        let mut ch = channel_ladder(cfg.width, image_channels);
+        ch.reverse();
+        let downs = ch
+            .windows(2)
+            .map(|pair| {
+                Conv2dConfig::new([pair[0], pair[1]], [KERNEL, KERNEL])
+                    .with_stride([2, 2])
+                    .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
+                    .with_initializer(init.clone())
+                    .init(device)
+            })
+            .collect();
+        let classify =
+            LinearConfig::new(ch[4] * BASE_SIDE * BASE_SIDE, 1).with_initializer(init).init(device);
+        Self { downs, dropout: DropoutConfig::new(cfg.dropout).init(), classify }
+    }
+
+    /// `[batch, channels, 64, 64]` -> one logit per image, `[batch]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<1> {
+        let batch = images.dims()[0];
+        let mut x = images;
+        for (i, down) in self.downs.iter().enumerate() {
+            x = leaky_relu(down.forward(x), LEAK);
+            // Dropout after the 2nd and 4th conv, as in the seed.
+            if i % 2 == 1 {
+                x = self.dropout.forward(x);
+            }
+        }
+        // [batch, 8w, 4, 4] -> [batch, 8w * 16]
+        let x = x.reshape([batch as i32, -1]);
+        self.classify.forward(x).reshape([batch])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> ModelConfig {
+        ModelConfig { width: 2, z_dim: 5, ..ModelConfig::default() }
+    }
+
+    #[test]
+    fn generator_makes_64px_images_in_tanh_range() {
+        let device = Device::flex();
+        let g = Generator::new(&small(), 1, &device);
+        let z = Tensor::<2>::random([3, 5], burn::tensor::Distribution::Default, &device);
+        let images = g.forward(z);
+        assert_eq!(images.dims(), [3, 1, 64, 64]);
+        let values: Vec<f32> = images.into_data().try_to_vec().unwrap();
+        assert!(values.iter().all(|v| (-1.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn discriminator_gives_one_logit_per_image() {
+        let device = Device::flex();
+        let d = Discriminator::new(&small(), 1, &device);
+        let images = Tensor::<4>::zeros([4, 1, 64, 64], &device);
+        assert_eq!(d.forward(images).dims(), [4]);
+    }
+
+    #[test]
+    fn full_width_has_the_seed_shapes() {
+        let device = Device::flex();
+        let g = Generator::new(&ModelConfig::default(), 1, &device);
+        assert_eq!(g.base_channels, 512);
+        assert_eq!(g.project.weight.dims(), [100, 512 * 16]);
+    }
+}

@@ -1,0 +1,220 @@
+//! Runs a sweep: hash every config, report what is already done, train the rest.
+//!
+//! Planning is cheap (no decoding, no tensors) so `--dry-run` and the status lines come out
+//! at once. Training then goes config by config; a run that fails is recorded as failed and
+//! the sweep goes on, so one diverging config never costs the others.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::backend::Backend;
+use crate::data::{DataSource, DatasetCache, fashion};
+use crate::hashing;
+use crate::store::manifest::{DatasetInfo, Harness, Manifest, Status, host_name, now_rfc3339};
+use crate::store::metrics::MetricsRow;
+use crate::store::{RunState, RunsDir};
+use crate::sweep::{Sweep, SweepPoint};
+use crate::train::{self, Outputs};
+
+/// One config of a sweep with its hash and what is on disk for it.
+#[derive(Debug, Clone)]
+pub struct PlannedRun {
+    pub point: SweepPoint,
+    pub hash: String,
+    pub source: DataSource,
+    pub state: RunState,
+}
+
+impl PlannedRun {
+    pub fn short(&self) -> &str {
+        hashing::short(&self.hash)
+    }
+
+    /// The word shown for this config before training: what will happen to it.
+    pub fn status_word(&self) -> &'static str {
+        match self.state {
+            RunState::Missing => "new",
+            RunState::Completed(_) => "cached",
+            RunState::Failed(_) => "retry (failed before)",
+            RunState::Damaged(_) => "retry (damaged dir)",
+        }
+    }
+}
+
+/// How a sweep went.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepSummary {
+    pub trained: usize,
+    pub cached: usize,
+    pub failed: usize,
+}
+
+impl SweepSummary {
+    pub fn all_completed(&self) -> bool {
+        self.failed == 0
+    }
+}
+
+/// Applies a backend override, validates backends, hashes every config and reads its state.
+pub fn plan(
+    sweep: &mut Sweep,
+    backend: Option<&str>,
+    cache: &mut DatasetCache,
+    runs: &RunsDir,
+) -> anyhow::Result<Vec<PlannedRun>> {
+    let mut planned = Vec::with_capacity(sweep.points.len());
+    for point in &mut sweep.points {
+        if let Some(name) = backend {
+            point.config.train.backend = name.to_string();
+        }
+        Backend::parse(&point.config.train.backend)
+            .with_context(|| format!("{}: config {}", sweep.source.display(), point.label()))?;
+        let source = cache.source(&point.config.data)?;
+        let hash = hashing::run_hash(&point.config, &source.fingerprint);
+        let state = runs.state(&hash);
+        planned.push(PlannedRun { point: point.clone(), hash, source, state });
+    }
+    Ok(planned)
+}
+
+/// Trains every planned run that is not complete yet.
+pub fn execute(
+    sweep_name: &str,
+    planned: &[PlannedRun],
+    cache: &mut DatasetCache,
+    runs: &RunsDir,
+) -> SweepSummary {
+    let mut summary = SweepSummary::default();
+    let todo = planned.iter().filter(|p| !matches!(p.state, RunState::Completed(_))).count();
+    summary.cached = planned.len() - todo;
+    let mut index = 0;
+    for run in planned {
+        if let RunState::Completed(_) = run.state {
+            tracing::info!(run = run.short(), config = %run.point.label(), "cached, not trained");
+            continue;
+        }
+        index += 1;
+        tracing::info!(run = run.short(), config = %run.point.label(), "training {index}/{todo}");
+        match train_one(sweep_name, run, cache, runs) {
+            Ok(Status::Completed) => summary.trained += 1,
+            Ok(_) => summary.failed += 1,
+            Err(e) => {
+                tracing::error!(run = run.short(), "run could not be trained: {e:#}");
+                summary.failed += 1;
+            }
+        }
+    }
+    summary
+}
+
+/// Trains one config into its run directory; returns how it ended.
+fn train_one(
+    sweep_name: &str,
+    run: &PlannedRun,
+    cache: &mut DatasetCache,
+    runs: &RunsDir,
+) -> anyhow::Result<Status> {
+    let cfg = &run.point.config;
+    let data = cache.dataset(&cfg.data)?;
+    let backend = Backend::parse(&cfg.train.backend)?;
+    let device = backend.training_device();
+    let count = cfg.data.limit.unwrap_or(data.len()).min(data.len());
+    let manifest = new_manifest(sweep_name, run, backend, &format!("{device:?}"), count);
+    std::fs::create_dir_all(runs.root())
+        .with_context(|| format!("cannot create runs directory {}", runs.root().display()))?;
+    let pending = runs.begin(cfg, manifest)?;
+
+    let progress = progress_bar(cfg.train.steps, run.short());
+    let started = Instant::now();
+    let outcome = train::train(
+        cfg,
+        &data,
+        &device,
+        Outputs {
+            samples_dir: &pending.samples_dir(),
+            checkpoints_dir: &pending.checkpoints_dir(),
+            progress: &progress,
+        },
+    );
+    progress.finish_and_clear();
+    let failure = outcome.error.map(|e| e.to_string());
+    let seconds = started.elapsed().as_secs_f64();
+    let dir = pending.finish(&outcome.rows, seconds, failure.clone())?;
+    match failure {
+        Some(reason) => {
+            tracing::warn!(run = run.short(), dir = %dir.display(), "failed: {reason}");
+            Ok(Status::Failed)
+        }
+        None => {
+            log_completion(run.short(), &outcome.rows, seconds, &dir);
+            Ok(Status::Completed)
+        }
+    }
+}
+
+fn new_manifest(
+    sweep_name: &str,
+    run: &PlannedRun,
+    backend: Backend,
+    device: &str,
+    count: usize,
+) -> Manifest {
+    let cfg = &run.point.config;
+    let files = [&run.source.images, &run.source.labels];
+    Manifest {
+        hash: run.hash.clone(),
+        status: Status::Running,
+        failure: None,
+        sweep: sweep_name.to_string(),
+        swept: run.point.swept.clone(),
+        started_at: now_rfc3339(),
+        finished_at: None,
+        duration_s: None,
+        steps_done: 0,
+        steps_planned: cfg.train.steps,
+        harness: Harness::current(),
+        backend: backend.to_string(),
+        device: device.to_string(),
+        dataset: DatasetInfo {
+            name: fashion::dataset_name(cfg.data.dataset).to_string(),
+            split: serde_yaml::to_string(&cfg.data.split).unwrap_or_default().trim().to_string(),
+            fingerprint: run.source.fingerprint.clone(),
+            count,
+            files: files.iter().map(|p| p.display().to_string()).collect(),
+        },
+        host: host_name(),
+    }
+}
+
+fn progress_bar(steps: u64, name: &str) -> ProgressBar {
+    let bar = ProgressBar::new(steps).with_prefix(name.to_string());
+    let style =
+        ProgressStyle::with_template("{prefix} [{bar:30}] step {pos}/{len} {per_sec} eta {eta}")
+            .expect("the template is valid")
+            .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}
+
+fn log_completion(short: &str, rows: &[MetricsRow], seconds: f64, dir: &std::path::Path) {
+    let skipped_d = rows.iter().filter(|r| !r.d_updated).count();
+    let skipped_g = rows.iter().filter(|r| !r.g_updated).count();
+    let last = rows.last();
+    tracing::info!(
+        run = short,
+        seconds = format!("{seconds:.1}"),
+        d_loss = last.map(|r| format!("{:.3}", r.d_loss)),
+        skipped_d,
+        skipped_g,
+        dir = %dir.display(),
+        "completed"
+    );
+}
+
+/// Where the runs of a sweep go when `--runs-dir` is not given.
+pub fn default_runs_dir() -> PathBuf {
+    PathBuf::from("runs")
+}

@@ -1,0 +1,194 @@
+//! Run directories: `runs/<first 16 hex digits of the hash>/`, written so a crash never
+//! leaves one that looks complete.
+//!
+//! A run is written into `runs/.tmp-<short>-<pid>-<time>/` and renamed into place when it
+//! ends, completed or failed. A failed or damaged directory is never overwritten: before a
+//! config is trained again, the old directory moves to `runs/.attempts/`.
+//!
+//! ```text
+//! runs/<short>/config.yaml       resolved config
+//!              manifest.json     hash, status, times, versions, dataset, host
+//!              metrics.parquet   one row per logged step
+//!              samples/step_NNNNNN.png
+//!              checkpoints/generator.bpk, discriminator.bpk
+//! ```
+
+pub mod manifest;
+pub mod metrics;
+pub mod samples;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::config::RunConfig;
+use crate::hashing;
+use manifest::{Manifest, Status};
+use metrics::MetricsRow;
+
+pub const CONFIG_FILE: &str = "config.yaml";
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const METRICS_FILE: &str = "metrics.parquet";
+pub const SAMPLES_DIR: &str = "samples";
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+const ATTEMPTS_DIR: &str = ".attempts";
+
+/// Why a run directory could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: Parquet error: {source}")]
+    Parquet { path: PathBuf, source: polars::error::PolarsError },
+    #[error("{path}: cannot write image: {message}")]
+    Image { path: PathBuf, message: String },
+    #[error("{path}: cannot save weights: {message}")]
+    Checkpoint { path: PathBuf, message: String },
+}
+
+impl StoreError {
+    pub fn io(path: &Path, source: io::Error) -> Self {
+        StoreError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+/// What is on disk for a config.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunState {
+    Missing,
+    Completed(Box<Manifest>),
+    Failed(Box<Manifest>),
+    /// A directory whose manifest is missing or unreadable (the reason says which).
+    Damaged(String),
+}
+
+/// A folder of run directories.
+#[derive(Debug, Clone)]
+pub struct RunsDir {
+    root: PathBuf,
+}
+
+impl RunsDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory a run with this full hash lives in once finished.
+    pub fn run_dir(&self, hash: &str) -> PathBuf {
+        self.root.join(hashing::short(hash))
+    }
+
+    /// Reads the state of a config's run directory.
+    pub fn state(&self, hash: &str) -> RunState {
+        let dir = self.run_dir(hash);
+        if !dir.exists() {
+            return RunState::Missing;
+        }
+        match read_manifest(&dir) {
+            Ok(m) if m.hash != hash => {
+                RunState::Damaged(format!("its manifest names another hash, {}", m.hash))
+            }
+            Ok(m) if m.status == Status::Completed => RunState::Completed(Box::new(m)),
+            Ok(m) => RunState::Failed(Box::new(m)),
+            Err(reason) => RunState::Damaged(reason),
+        }
+    }
+
+    /// Starts a run: a fresh temporary directory with its config and a `running` manifest.
+    pub fn begin(&self, config: &RunConfig, manifest: Manifest) -> Result<PendingRun, StoreError> {
+        let short = hashing::short(&manifest.hash).to_string();
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f");
+        let tmp = self.root.join(format!(".tmp-{short}-{}-{stamp}", std::process::id()));
+        for dir in [tmp.join(SAMPLES_DIR), tmp.join(CHECKPOINTS_DIR)] {
+            fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        }
+        let yaml = serde_yaml::to_string(config).expect("a RunConfig always serialises to YAML");
+        write_atomic(&tmp.join(CONFIG_FILE), yaml.as_bytes())?;
+        let pending = PendingRun { tmp, target: self.root.join(&short), manifest };
+        pending.write_manifest()?;
+        Ok(pending)
+    }
+}
+
+/// A run being written, in its temporary directory.
+#[derive(Debug)]
+pub struct PendingRun {
+    tmp: PathBuf,
+    target: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl PendingRun {
+    /// Where the run is being written now.
+    pub fn dir(&self) -> &Path {
+        &self.tmp
+    }
+
+    pub fn samples_dir(&self) -> PathBuf {
+        self.tmp.join(SAMPLES_DIR)
+    }
+
+    pub fn checkpoints_dir(&self) -> PathBuf {
+        self.tmp.join(CHECKPOINTS_DIR)
+    }
+
+    fn write_manifest(&self) -> Result<(), StoreError> {
+        let json = serde_json::to_vec_pretty(&self.manifest).expect("manifests serialise");
+        write_atomic(&self.tmp.join(MANIFEST_FILE), &json)
+    }
+
+    /// Writes the metrics and the final manifest, then moves the run into place. Any earlier
+    /// directory of the same config (failed or damaged) is moved to `.attempts/` first.
+    pub fn finish(
+        mut self,
+        rows: &[MetricsRow],
+        duration_s: f64,
+        failure: Option<String>,
+    ) -> Result<PathBuf, StoreError> {
+        metrics::write(&self.tmp.join(METRICS_FILE), rows)?;
+        self.manifest.status = if failure.is_some() { Status::Failed } else { Status::Completed };
+        self.manifest.failure = failure;
+        self.manifest.steps_done = rows.last().map_or(0, |r| r.step);
+        self.manifest.finished_at = Some(manifest::now_rfc3339());
+        self.manifest.duration_s = Some(duration_s);
+        self.write_manifest()?;
+        if self.target.exists() {
+            set_aside(&self.target)?;
+        }
+        fs::rename(&self.tmp, &self.target).map_err(|e| StoreError::io(&self.target, e))?;
+        Ok(self.target)
+    }
+}
+
+/// Moves an existing run directory to `<runs>/.attempts/<name>-<time>/`.
+fn set_aside(dir: &Path) -> Result<PathBuf, StoreError> {
+    let root = dir.parent().unwrap_or(Path::new("."));
+    let attempts = root.join(ATTEMPTS_DIR);
+    fs::create_dir_all(&attempts).map_err(|e| StoreError::io(&attempts, e))?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f");
+    let dest = attempts.join(format!("{name}-{stamp}"));
+    fs::rename(dir, &dest).map_err(|e| StoreError::io(&dest, e))?;
+    tracing::info!(from = %dir.display(), to = %dest.display(), "kept the earlier attempt");
+    Ok(dest)
+}
+
+/// Reads `manifest.json` of a run directory; the error says what is wrong with it.
+pub fn read_manifest(dir: &Path) -> Result<Manifest, String> {
+    let path = dir.join(MANIFEST_FILE);
+    let text =
+        fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a valid manifest: {e}", path.display()))
+}
+
+/// Writes a file so that readers see the old or the new content, never a partial one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let tmp = path.with_extension("partial");
+    fs::write(&tmp, bytes).map_err(|e| StoreError::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))
+}

@@ -1,0 +1,307 @@
+//! Sweep files: a base config plus axes, expanded into an ordered list of run configs.
+//!
+//! ```yaml
+//! name: quickstart
+//! base: { model: { width: 8 } }
+//! axes:
+//!   grid: { balance.strategy: [none, skip, lr-adjust] }   # every combination
+//!   zip:                                                   # lists that vary together
+//!     - { balance.low: [0.5, 0.6], balance.high: [0.8, 0.9] }
+//!   seeds: [0, 1]                                          # replicates, innermost
+//! ```
+//!
+//! Expansion is a cartesian product in file order: grid keys first (the first key varies
+//! slowest), then each zip group, then seeds, so replicates of one config sit together.
+//! A plain run config (sections at the top level, no `base`) is a sweep of one.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_yaml::{Mapping, Value};
+
+use crate::config::{ConfigError, RunConfig};
+
+/// Why a sweep file could not be turned into run configs.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("cannot read sweep file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Yaml { path: PathBuf, message: String },
+    #[error("{path}, line {line}: unknown config key `{key}` in axes")]
+    UnknownAxisKey { path: PathBuf, key: String, line: usize },
+    #[error("{path}, line {line}: axis `{key}` must be a non-empty list of values")]
+    NotAList { path: PathBuf, key: String, line: usize },
+    #[error("{path}, line {line}: zipped axes must have equal lengths, got {lengths}")]
+    ZipLengths { path: PathBuf, lengths: String, line: usize },
+    #[error("{path}, line {line}: `{key}` appears in more than one axis")]
+    DuplicateAxis { path: PathBuf, key: String, line: usize },
+    #[error("{path}: axis value {key}={value} is not valid: {message}")]
+    BadAxisValue { path: PathBuf, key: String, value: String, message: String },
+    #[error("{path}: config {swept} is not valid: {source}")]
+    Invalid { path: PathBuf, swept: String, source: ConfigError },
+}
+
+/// An expanded sweep: its name and one point per run config, in order.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    pub name: String,
+    pub source: PathBuf,
+    pub points: Vec<SweepPoint>,
+}
+
+/// One resolved config and the axis values that produced it.
+#[derive(Debug, Clone)]
+pub struct SweepPoint {
+    pub config: RunConfig,
+    /// `(dotted key, value as written)` for every axis, in axis order.
+    pub swept: Vec<(String, String)>,
+}
+
+impl SweepPoint {
+    /// `key=value` pairs joined by spaces, or `(base)` for a sweep without axes.
+    pub fn label(&self) -> String {
+        if self.swept.is_empty() {
+            return "(base)".to_string();
+        }
+        let pairs: Vec<String> = self.swept.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        pairs.join(" ")
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SweepFile {
+    name: String,
+    #[serde(default)]
+    #[allow(dead_code)] // documented in the file, shown to nobody yet
+    description: Option<String>,
+    #[serde(default)]
+    base: RunConfig,
+    #[serde(default)]
+    axes: Axes,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct Axes {
+    grid: Mapping,
+    zip: Vec<Mapping>,
+    seeds: Vec<u64>,
+}
+
+/// One dimension of the product: keys that vary together and their rows of values.
+struct Dimension {
+    keys: Vec<String>,
+    rows: Vec<Vec<Value>>,
+}
+
+/// Reads and expands a sweep file (or a plain run config, as a sweep of one).
+pub fn load(path: &Path) -> Result<Sweep, SweepError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| SweepError::Read { path: path.to_path_buf(), source })?;
+    let yaml_err = |e: serde_yaml::Error| SweepError::Yaml {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let top: Value = serde_yaml::from_str(&text).map_err(yaml_err)?;
+    let is_sweep = top.get("base").is_some() || top.get("name").is_some();
+    let file = if is_sweep {
+        serde_yaml::from_str::<SweepFile>(&text).map_err(yaml_err)?
+    } else {
+        let base = serde_yaml::from_str::<RunConfig>(&text).map_err(yaml_err)?;
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        SweepFile { name: stem.unwrap_or_default(), description: None, base, axes: Axes::default() }
+    };
+    let dims = dimensions(&file.axes, path, &text)?;
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    let mut points = Vec::new();
+    for combo in product(&dims) {
+        points.push(resolve_point(&file.base, &combo, path, base_dir)?);
+    }
+    Ok(Sweep { name: file.name, source: path.to_path_buf(), points })
+}
+
+/// Checks the axes and turns them into dimensions, in expansion order.
+fn dimensions(axes: &Axes, path: &Path, text: &str) -> Result<Vec<Dimension>, SweepError> {
+    let known = known_keys();
+    let mut seen: Vec<String> = Vec::new();
+    let mut dims = Vec::new();
+    let mut check_key = |key: &Value| -> Result<String, SweepError> {
+        let key = key.as_str().unwrap_or_default().to_string();
+        let line = line_of(text, &key);
+        if !known.contains(&key) {
+            return Err(SweepError::UnknownAxisKey { path: path.into(), key, line });
+        }
+        if seen.contains(&key) || (key == "train.seed" && !axes.seeds.is_empty()) {
+            return Err(SweepError::DuplicateAxis { path: path.into(), key, line });
+        }
+        seen.push(key.clone());
+        Ok(key)
+    };
+    for (key, values) in &axes.grid {
+        let key = check_key(key)?;
+        let values = list(values, &key, path, text)?;
+        dims.push(Dimension {
+            keys: vec![key],
+            rows: values.into_iter().map(|v| vec![v]).collect(),
+        });
+    }
+    for group in &axes.zip {
+        let mut keys = Vec::new();
+        let mut columns = Vec::new();
+        for (key, values) in group {
+            let key = check_key(key)?;
+            columns.push(list(values, &key, path, text)?);
+            keys.push(key);
+        }
+        dims.push(zip_dimension(keys, columns, path, text)?);
+    }
+    if !axes.seeds.is_empty() {
+        let rows = axes.seeds.iter().map(|s| vec![Value::from(*s)]).collect();
+        dims.push(Dimension { keys: vec!["train.seed".into()], rows });
+    }
+    Ok(dims)
+}
+
+fn zip_dimension(
+    keys: Vec<String>,
+    columns: Vec<Vec<Value>>,
+    path: &Path,
+    text: &str,
+) -> Result<Dimension, SweepError> {
+    let lengths: Vec<usize> = columns.iter().map(Vec::len).collect();
+    if lengths.windows(2).any(|w| w[0] != w[1]) {
+        let described: Vec<String> =
+            keys.iter().zip(&lengths).map(|(k, n)| format!("{k}: {n}")).collect();
+        let line = keys.first().map_or(0, |k| line_of(text, k));
+        return Err(SweepError::ZipLengths {
+            path: path.into(),
+            lengths: described.join(", "),
+            line,
+        });
+    }
+    let n = lengths.first().copied().unwrap_or(0);
+    let rows = (0..n).map(|i| columns.iter().map(|c| c[i].clone()).collect()).collect();
+    Ok(Dimension { keys, rows })
+}
+
+fn list(values: &Value, key: &str, path: &Path, text: &str) -> Result<Vec<Value>, SweepError> {
+    match values {
+        Value::Sequence(items) if !items.is_empty() => Ok(items.clone()),
+        _ => Err(SweepError::NotAList {
+            path: path.into(),
+            key: key.into(),
+            line: line_of(text, key),
+        }),
+    }
+}
+
+/// Every combination of one row per dimension, as `(key, value)` pairs, first dimension
+/// varying slowest.
+fn product(dims: &[Dimension]) -> Vec<Vec<(String, Value)>> {
+    let mut combos: Vec<Vec<(String, Value)>> = vec![Vec::new()];
+    for dim in dims {
+        let mut next = Vec::with_capacity(combos.len() * dim.rows.len());
+        for combo in &combos {
+            for row in &dim.rows {
+                let mut extended = combo.clone();
+                extended.extend(dim.keys.iter().cloned().zip(row.iter().cloned()));
+                next.push(extended);
+            }
+        }
+        combos = next;
+    }
+    combos
+}
+
+fn resolve_point(
+    base: &RunConfig,
+    combo: &[(String, Value)],
+    path: &Path,
+    base_dir: &Path,
+) -> Result<SweepPoint, SweepError> {
+    let mut tree = serde_yaml::to_value(base).expect("a RunConfig always serialises to YAML");
+    let mut swept = Vec::new();
+    for (key, value) in combo {
+        set_dotted(&mut tree, key, value.clone());
+        swept.push((key.clone(), show(value)));
+    }
+    let label = SweepPoint { config: RunConfig::default(), swept: swept.clone() }.label();
+    let mut config: RunConfig = serde_yaml::from_value(tree).map_err(|e| {
+        let (key, value) = combo.last().map(|(k, v)| (k.clone(), show(v))).unwrap_or_default();
+        SweepError::BadAxisValue {
+            path: path.into(),
+            key,
+            value,
+            message: format!("{e} ({label})"),
+        }
+    })?;
+    if let Some(data_path) = &config.data.path {
+        if data_path.is_relative() {
+            // Canonical when it exists, so logs and manifests show a clean absolute path.
+            let joined = base_dir.join(data_path);
+            config.data.path = Some(std::fs::canonicalize(&joined).unwrap_or(joined));
+        }
+    }
+    config.validate().map_err(|source| SweepError::Invalid {
+        path: path.into(),
+        swept: label,
+        source,
+    })?;
+    Ok(SweepPoint { config, swept })
+}
+
+fn set_dotted(tree: &mut Value, key: &str, value: Value) {
+    let mut node = tree;
+    let parts: Vec<&str> = key.split('.').collect();
+    for part in &parts[..parts.len() - 1] {
+        node = node
+            .as_mapping_mut()
+            .expect("axis keys are checked against the config's sections")
+            .entry(Value::from(*part))
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+    }
+    if let Some(map) = node.as_mapping_mut() {
+        map.insert(Value::from(parts[parts.len() - 1]), value);
+    }
+}
+
+/// Every dotted key a config accepts, optional fields included.
+fn known_keys() -> Vec<String> {
+    let mut config = RunConfig::default();
+    config.data.path = Some(PathBuf::new());
+    config.data.limit = Some(0);
+    let tree = serde_yaml::to_value(&config).expect("a RunConfig always serialises to YAML");
+    let mut keys = Vec::new();
+    if let Value::Mapping(sections) = tree {
+        for (section, fields) in sections {
+            let Value::Mapping(fields) = fields else { continue };
+            for field in fields.keys() {
+                keys.push(format!("{}.{}", show(&section), show(field)));
+            }
+        }
+    }
+    keys
+}
+
+fn show(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+    }
+}
+
+/// The 1-based line where `key` is first written as a mapping key, or 0 when not found.
+fn line_of(text: &str, key: &str) -> usize {
+    let plain = format!("{key}:");
+    let quoted = format!("\"{key}\":");
+    text.lines()
+        .position(|line| {
+            let line = line.trim_start().trim_start_matches(['-', '{', ' ']);
+            line.starts_with(&plain)
+                || line.starts_with(&quoted)
+                || line.contains(&format!(" {plain}"))
+        })
+        .map_or(0, |i| i + 1)
+}

@@ -1,0 +1,61 @@
+//! Helpers shared by the integration tests: the bundled data, temporary sweep files, and
+//! running the real `dcgan` binary.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The Fashion-MNIST test split shipped with the repository.
+pub fn bundled_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fashion-mnist")
+}
+
+/// Writes `text` as `name` in `dir` and returns its path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A base config that trains in well under a second per step: tiny width, small batches,
+/// a slice of the real test split.
+pub fn tiny_base(steps: u64) -> String {
+    format!(
+        "  data: {{ split: test, path: {data}, limit: 256 }}\n  \
+         model: {{ width: 2, z_dim: 8 }}\n  \
+         train: {{ steps: {steps}, batch_size: 16, extra_z: 16 }}\n  \
+         logging: {{ sample_every: 4 }}\n",
+        data = bundled_data().display()
+    )
+}
+
+/// Runs `dcgan` with arguments in `cwd`, capturing everything.
+pub fn dcgan(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dcgan"))
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_LOG", "info")
+        .env_remove("DCGAN_DATA_DIR")
+        .output()
+        .expect("the dcgan binary runs")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The run directories (not temporary or set-aside ones) under a runs dir, sorted.
+pub fn run_dirs(runs: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(runs) else { return Vec::new() };
+    let mut dirs: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    dirs.sort();
+    dirs
+}
