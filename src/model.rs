@@ -6,6 +6,7 @@
 //! 4w -> 8w), LeakyReLU 0.2, dropout after the 2nd and 4th, no batch-norm, one logit.
 //! Weights start N(0, init_std) as in Radford et al.; batch-norm starts at scale 1, shift 0.
 
+use burn::module::{ModuleVisitor, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig,
@@ -115,6 +116,37 @@ impl Discriminator {
         // [batch, 8w, 4, 4] -> [batch, 8w * 16]
         let x = x.reshape([batch as i32, -1]);
         self.classify.forward(x).reshape([batch])
+    }
+}
+
+/// Every float tensor of a module (weights and batch-norm running statistics) with its
+/// path, in visiting order: for comparing two models value by value. Saved weight files can
+/// differ in bytes for equal values, as they also carry per-process parameter ids.
+pub fn parameters<M: Module>(module: &M) -> Vec<(String, Vec<f32>)> {
+    let mut collector = Collector::default();
+    module.visit(&mut collector);
+    collector.found
+}
+
+#[derive(Default)]
+struct Collector {
+    path: Vec<String>,
+    found: Vec<(String, Vec<f32>)>,
+}
+
+impl ModuleVisitor for Collector {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let data = param.val().into_data();
+        let values = data.try_to_vec_as::<f32>().expect("float parameters convert to f32");
+        self.found.push((self.path.join("."), values));
     }
 }
 

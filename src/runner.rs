@@ -180,7 +180,7 @@ fn new_manifest(
         device: device.to_string(),
         dataset: DatasetInfo {
             name: fashion::dataset_name(cfg.data.dataset).to_string(),
-            split: serde_yaml::to_string(&cfg.data.split).unwrap_or_default().trim().to_string(),
+            split: cfg.data.split.as_str().to_string(),
             fingerprint: run.source.fingerprint.clone(),
             count,
             files: files.iter().map(|p| p.display().to_string()).collect(),

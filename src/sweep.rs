@@ -61,12 +61,16 @@ pub struct SweepPoint {
 impl SweepPoint {
     /// `key=value` pairs joined by spaces, or `(base)` for a sweep without axes.
     pub fn label(&self) -> String {
-        if self.swept.is_empty() {
-            return "(base)".to_string();
-        }
-        let pairs: Vec<String> = self.swept.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        pairs.join(" ")
+        label(&self.swept)
     }
+}
+
+fn label(swept: &[(String, String)]) -> String {
+    if swept.is_empty() {
+        return "(base)".to_string();
+    }
+    let pairs: Vec<String> = swept.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    pairs.join(" ")
 }
 
 #[derive(Deserialize)]
@@ -227,7 +231,7 @@ fn resolve_point(
         set_dotted(&mut tree, key, value.clone());
         swept.push((key.clone(), show(value)));
     }
-    let label = SweepPoint { config: RunConfig::default(), swept: swept.clone() }.label();
+    let label = label(&swept);
     let mut config: RunConfig = serde_yaml::from_value(tree).map_err(|e| {
         let (key, value) = combo.last().map(|(k, v)| (k.clone(), show(v))).unwrap_or_default();
         SweepError::BadAxisValue {

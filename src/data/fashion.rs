@@ -27,13 +27,6 @@ fn file_stems(split: Split) -> (&'static str, &'static str) {
     }
 }
 
-fn split_name(split: Split) -> &'static str {
-    match split {
-        Split::Train => "train",
-        Split::Test => "test",
-    }
-}
-
 /// The folders to search, in order, for a config.
 pub fn search_dirs(cfg: &DataConfig) -> Vec<PathBuf> {
     if let Some(path) = &cfg.path {
@@ -78,7 +71,7 @@ fn missing(cfg: &DataConfig, dirs: &[PathBuf]) -> DataError {
     };
     DataError::Missing {
         dataset: dataset_name(cfg.dataset).to_string(),
-        split: split_name(cfg.split).to_string(),
+        split: cfg.split.as_str().to_string(),
         wanted: format!("{images_stem}[.gz] and {labels_stem}[.gz]"),
         searched: searched.join(", "),
         hint,
