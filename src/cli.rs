@@ -1,5 +1,6 @@
 //! Command-line interface: parses arguments and hands each command to the library.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -101,18 +102,30 @@ fn sweep_command(
 }
 
 fn print_plan(name: &str, planned: &[PlannedRun]) {
-    println!("sweep {name}: {} configs", planned.len());
+    say(format_args!("sweep {name}: {} configs", planned.len()));
     for run in planned {
-        println!("{}  {:<8}  {}", run.short(), run.status_word(), run.point.label());
+        say(format_args!("{}  {:<8}  {}", run.short(), run.status_word(), run.point.label()));
     }
 }
 
 fn print_summary(name: &str, s: &SweepSummary, root: &Path) {
-    println!(
+    say(format_args!(
         "sweep {name}: {} trained, {} cached, {} failed; runs in {}",
         s.trained,
         s.cached,
         s.failed,
         root.display()
-    );
+    ));
+}
+
+/// Prints a line of results. A reader that went away (`dcgan sweep ... | head -1`) is not an
+/// error: we stop quietly, as other command-line tools do.
+fn say(line: std::fmt::Arguments) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        tracing::warn!("cannot write to standard output: {e}");
+    }
 }
