@@ -2,13 +2,14 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::data::DatasetCache;
 use crate::runner::{self, PlannedRun, SweepSummary};
-use crate::store::RunsDir;
+use crate::store::{self, RunsDir};
 use crate::sweep;
 
 #[derive(Debug, Parser)]
@@ -96,15 +97,21 @@ fn sweep_command(
     if dry_run {
         return Ok(true);
     }
+    runs.prepare().with_context(|| format!("--runs-dir {}", runs.root().display()))?;
+    warn_about_leftovers(runs.root());
     let summary = runner::execute(&sweep.name, &planned, &mut cache, &runs);
     print_summary(&sweep.name, &summary, runs.root());
     Ok(summary.all_completed())
 }
 
 fn print_plan(name: &str, planned: &[PlannedRun]) {
-    say(format_args!("sweep {name}: {} configs", planned.len()));
+    let plural = if planned.len() == 1 { "" } else { "s" };
+    say(format_args!("sweep {name}: {} config{plural}", planned.len()));
     for run in planned {
-        say(format_args!("{}  {:<8}  {}", run.short(), run.status_word(), run.point.label()));
+        say(format_args!("{}  {:<13}  {}", run.short(), run.status_word(), run.point.label()));
+        if let Some(reason) = run.retry_reason() {
+            tracing::warn!(run = run.short(), "will train again: {reason}");
+        }
     }
 }
 
@@ -118,14 +125,33 @@ fn print_summary(name: &str, s: &SweepSummary, root: &Path) {
     ));
 }
 
+fn warn_about_leftovers(root: &Path) {
+    let leftovers = store::leftovers(root);
+    if let Some(first) = leftovers.first() {
+        tracing::warn!(
+            "{} unfinished run director{} from interrupted sweeps, e.g. {}; they are not \
+             resumed and can be deleted",
+            leftovers.len(),
+            if leftovers.len() == 1 { "y" } else { "ies" },
+            first.display()
+        );
+    }
+}
+
+/// Set once standard output has gone away, so that later lines are not attempted.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
 /// Prints a line of results. A reader that went away (`dcgan sweep ... | head -1`) is not an
-/// error: we stop quietly, as other command-line tools do.
+/// error: the lines stop, the work goes on, and the exit code still tells how it went.
 fn say(line: std::fmt::Arguments) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            tracing::warn!("cannot write to standard output: {e}");
         }
-        tracing::warn!("cannot write to standard output: {e}");
     }
 }

@@ -13,7 +13,7 @@ use crate::balance::{Signal, Strategy};
 /// Problems with a configuration's values (syntax errors are reported by the YAML loaders).
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
-    #[error("`{key}` is {value}, but {expected}")]
+    #[error("`{key}` is {value}; it must be {expected}")]
     OutOfRange { key: &'static str, value: String, expected: &'static str },
 }
 
@@ -209,15 +209,25 @@ impl RunConfig {
     /// Checks every value that YAML types alone cannot: ranges, orderings, supported shapes.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let (d, m, t, b, l) = (&self.data, &self.model, &self.train, &self.balance, &self.logging);
-        check("data.image_size", d.image_size as f64, d.image_size == 64, "only 64 is supported")?;
-        check("data.channels", d.channels as f64, d.channels == 1, "only 1 is supported")?;
+        check(
+            "data.image_size",
+            d.image_size as f64,
+            d.image_size == 64,
+            "64 (the only size supported so far)",
+        )?;
+        check(
+            "data.channels",
+            d.channels as f64,
+            d.channels == 1,
+            "1 (grayscale is the only option so far)",
+        )?;
         if let Some(limit) = d.limit {
             check("data.limit", limit as f64, limit >= t.batch_size, "at least train.batch_size")?;
         }
         check("model.z_dim", m.z_dim as f64, m.z_dim >= 1, "at least 1")?;
         check("model.width", m.width as f64, m.width >= 1, "at least 1")?;
         check("model.dropout", m.dropout, (0.0..1.0).contains(&m.dropout), "in [0, 1)")?;
-        check("model.init_std", m.init_std, m.init_std > 0.0, "positive")?;
+        check("model.init_std", m.init_std, m.init_std > 0.0, "a positive number")?;
         check("train.steps", t.steps as f64, t.steps >= 1, "at least 1")?;
         check("train.batch_size", t.batch_size as f64, t.batch_size >= 1, "at least 1")?;
         positive("train.lr_d", t.lr_d)?;
@@ -226,7 +236,7 @@ impl RunConfig {
         check("train.beta2", t.beta2, (0.0..1.0).contains(&t.beta2), "in [0, 1)")?;
         positive("train.epsilon", t.epsilon)?;
         check("balance.low", b.low, (0.0..=1.0).contains(&b.low), "in [0, 1]")?;
-        check("balance.high", b.high, (b.low..=1.0).contains(&b.high), "in [low, 1]")?;
+        check("balance.high", b.high, (b.low..=1.0).contains(&b.high), "in [balance.low, 1]")?;
         check("balance.margin", b.margin, b.margin > 0.0 && b.margin < 0.5, "in (0, 0.5)")?;
         check("balance.lr_factor", b.lr_factor, b.lr_factor >= 1.0, "at least 1")?;
         positive("balance.lr_d_min", b.lr_d_min)?;
@@ -245,7 +255,7 @@ impl RunConfig {
 }
 
 fn positive(key: &'static str, value: f64) -> Result<(), ConfigError> {
-    check(key, value, value > 0.0 && value.is_finite(), "must be a positive number")
+    check(key, value, value > 0.0 && value.is_finite(), "a positive number")
 }
 
 fn check(

@@ -1,6 +1,7 @@
 //! `dcgan`: the command-line entry point. Parses, sets up logging, dispatches, and turns the
 //! outcome into an exit code.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -31,5 +32,11 @@ fn init_logging(verbose: u8, quiet: bool) {
     // Our own logs at the chosen level; dependencies only warn unless RUST_LOG says otherwise.
     let default = format!("warn,dcgan_harness={level},dcgan={level}");
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours only for a person watching; log files and pipes get plain text.
+    let ansi = std::io::stderr().is_terminal();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .init();
 }

@@ -11,6 +11,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backend::Backend;
+use crate::config::RunConfig;
 use crate::data::{DataSource, DatasetCache, fashion};
 use crate::hashing;
 use crate::store::manifest::{DatasetInfo, Harness, Manifest, Status, host_name, now_rfc3339};
@@ -38,8 +39,19 @@ impl PlannedRun {
         match self.state {
             RunState::Missing => "new",
             RunState::Completed(_) => "cached",
-            RunState::Failed(_) => "retry (failed before)",
-            RunState::Damaged(_) => "retry (damaged dir)",
+            RunState::Failed(_) => "retry-failed",
+            RunState::Damaged(_) => "retry-damaged",
+        }
+    }
+
+    /// Why an existing directory of this config will be trained again, if one will be.
+    pub fn retry_reason(&self) -> Option<String> {
+        match &self.state {
+            RunState::Failed(m) => {
+                Some(format!("it failed before: {}", m.failure.as_deref().unwrap_or("unknown")))
+            }
+            RunState::Damaged(reason) => Some(format!("its directory is damaged: {reason}")),
+            _ => None,
         }
     }
 }
@@ -65,19 +77,51 @@ pub fn plan(
     cache: &mut DatasetCache,
     runs: &RunsDir,
 ) -> anyhow::Result<Vec<PlannedRun>> {
-    let mut planned = Vec::with_capacity(sweep.points.len());
+    if let Some(name) = backend {
+        Backend::parse(name).context("--backend")?;
+    }
+    let mut planned: Vec<PlannedRun> = Vec::with_capacity(sweep.points.len());
     for point in &mut sweep.points {
         if let Some(name) = backend {
             point.config.train.backend = name.to_string();
         }
-        Backend::parse(&point.config.train.backend)
-            .with_context(|| format!("{}: config {}", sweep.source.display(), point.label()))?;
+        let where_ = || format!("{}: config {}", sweep.source.display(), point.label());
+        Backend::parse(&point.config.train.backend).with_context(where_)?;
         let source = cache.source(&point.config.data)?;
+        check_image_count(&point.config, &source).with_context(where_)?;
         let hash = hashing::run_hash(&point.config, &source.fingerprint);
+        if let Some(twin) = planned.iter().find(|p| p.hash == hash) {
+            anyhow::bail!(
+                "{}: configs {} and {} are the same config (hash {}); remove one",
+                sweep.source.display(),
+                twin.point.label(),
+                point.label(),
+                hashing::short(&hash)
+            );
+        }
         let state = runs.state(&hash);
         planned.push(PlannedRun { point: point.clone(), hash, source, state });
     }
     Ok(planned)
+}
+
+/// Refuses configs that ask for more images than the split has, or batches larger than the
+/// images they may use.
+fn check_image_count(cfg: &RunConfig, source: &DataSource) -> anyhow::Result<()> {
+    let split = format!("the {} split ({})", cfg.data.split.as_str(), source.images.display());
+    let usable = match cfg.data.limit {
+        Some(limit) if limit > source.count => {
+            anyhow::bail!("data.limit is {limit} but {split} has only {} images", source.count)
+        }
+        Some(limit) => limit,
+        None => source.count,
+    };
+    anyhow::ensure!(
+        cfg.train.batch_size <= usable,
+        "train.batch_size is {} but only {usable} images of {split} are used",
+        cfg.train.batch_size
+    );
+    Ok(())
 }
 
 /// Trains every planned run that is not complete yet.
@@ -123,8 +167,6 @@ fn train_one(
     let device = backend.training_device();
     let count = cfg.data.limit.unwrap_or(data.len()).min(data.len());
     let manifest = new_manifest(sweep_name, run, backend, &format!("{device:?}"), count);
-    std::fs::create_dir_all(runs.root())
-        .with_context(|| format!("cannot create runs directory {}", runs.root().display()))?;
     let pending = runs.begin(cfg, manifest)?;
 
     let progress = progress_bar(cfg.train.steps, run.short());

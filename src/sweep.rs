@@ -24,8 +24,8 @@ use crate::config::{ConfigError, RunConfig};
 /// Why a sweep file could not be turned into run configs.
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
-    #[error("cannot read sweep file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot read sweep file {path}: {cause}")]
+    Read { path: PathBuf, cause: std::io::Error },
     #[error("{path}: {message}")]
     Yaml { path: PathBuf, message: String },
     #[error("{path}, line {line}: unknown config key `{key}` in axes")]
@@ -38,8 +38,12 @@ pub enum SweepError {
     DuplicateAxis { path: PathBuf, key: String, line: usize },
     #[error("{path}: axis value {key}={value} is not valid: {message}")]
     BadAxisValue { path: PathBuf, key: String, value: String, message: String },
-    #[error("{path}: config {swept} is not valid: {source}")]
-    Invalid { path: PathBuf, swept: String, source: ConfigError },
+    #[error("{path}, line {line}: config {swept} is not valid: {cause}")]
+    Invalid { path: PathBuf, line: usize, swept: String, cause: ConfigError },
+    #[error("{path}, line {line}: zip group {index} names no axis")]
+    EmptyZip { path: PathBuf, index: usize, line: usize },
+    #[error("{path}: `seeds` is an empty list; leave it out for a single seed")]
+    NoSeeds { path: PathBuf },
 }
 
 /// An expanded sweep: its name and one point per run config, in order.
@@ -91,7 +95,7 @@ struct SweepFile {
 struct Axes {
     grid: Mapping,
     zip: Vec<Mapping>,
-    seeds: Vec<u64>,
+    seeds: Option<Vec<u64>>,
 }
 
 /// One dimension of the product: keys that vary together and their rows of values.
@@ -103,7 +107,7 @@ struct Dimension {
 /// Reads and expands a sweep file (or a plain run config, as a sweep of one).
 pub fn load(path: &Path) -> Result<Sweep, SweepError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|source| SweepError::Read { path: path.to_path_buf(), source })?;
+        .map_err(|cause| SweepError::Read { path: path.to_path_buf(), cause })?;
     let yaml_err = |e: serde_yaml::Error| SweepError::Yaml {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -118,10 +122,9 @@ pub fn load(path: &Path) -> Result<Sweep, SweepError> {
         SweepFile { name: stem.unwrap_or_default(), description: None, base, axes: Axes::default() }
     };
     let dims = dimensions(&file.axes, path, &text)?;
-    let base_dir = path.parent().unwrap_or(Path::new("."));
     let mut points = Vec::new();
     for combo in product(&dims) {
-        points.push(resolve_point(&file.base, &combo, path, base_dir)?);
+        points.push(resolve_point(&file.base, &combo, path, &text)?);
     }
     Ok(Sweep { name: file.name, source: path.to_path_buf(), points })
 }
@@ -137,7 +140,7 @@ fn dimensions(axes: &Axes, path: &Path, text: &str) -> Result<Vec<Dimension>, Sw
         if !known.contains(&key) {
             return Err(SweepError::UnknownAxisKey { path: path.into(), key, line });
         }
-        if seen.contains(&key) || (key == "train.seed" && !axes.seeds.is_empty()) {
+        if seen.contains(&key) || (key == "train.seed" && axes.seeds.is_some()) {
             return Err(SweepError::DuplicateAxis { path: path.into(), key, line });
         }
         seen.push(key.clone());
@@ -151,7 +154,11 @@ fn dimensions(axes: &Axes, path: &Path, text: &str) -> Result<Vec<Dimension>, Sw
             rows: values.into_iter().map(|v| vec![v]).collect(),
         });
     }
-    for group in &axes.zip {
+    for (index, group) in axes.zip.iter().enumerate() {
+        if group.is_empty() {
+            let line = line_of(text, "zip");
+            return Err(SweepError::EmptyZip { path: path.into(), index: index + 1, line });
+        }
         let mut keys = Vec::new();
         let mut columns = Vec::new();
         for (key, values) in group {
@@ -161,9 +168,13 @@ fn dimensions(axes: &Axes, path: &Path, text: &str) -> Result<Vec<Dimension>, Sw
         }
         dims.push(zip_dimension(keys, columns, path, text)?);
     }
-    if !axes.seeds.is_empty() {
-        let rows = axes.seeds.iter().map(|s| vec![Value::from(*s)]).collect();
-        dims.push(Dimension { keys: vec!["train.seed".into()], rows });
+    match &axes.seeds {
+        Some(seeds) if seeds.is_empty() => return Err(SweepError::NoSeeds { path: path.into() }),
+        Some(seeds) => {
+            let rows = seeds.iter().map(|s| vec![Value::from(*s)]).collect();
+            dims.push(Dimension { keys: vec!["train.seed".into()], rows });
+        }
+        None => {}
     }
     Ok(dims)
 }
@@ -223,8 +234,9 @@ fn resolve_point(
     base: &RunConfig,
     combo: &[(String, Value)],
     path: &Path,
-    base_dir: &Path,
+    text: &str,
 ) -> Result<SweepPoint, SweepError> {
+    let base_dir = path.parent().unwrap_or(Path::new("."));
     let mut tree = serde_yaml::to_value(base).expect("a RunConfig always serialises to YAML");
     let mut swept = Vec::new();
     for (key, value) in combo {
@@ -248,10 +260,10 @@ fn resolve_point(
             config.data.path = Some(std::fs::canonicalize(&joined).unwrap_or(joined));
         }
     }
-    config.validate().map_err(|source| SweepError::Invalid {
-        path: path.into(),
-        swept: label,
-        source,
+    config.validate().map_err(|cause| {
+        let ConfigError::OutOfRange { key, .. } = &cause;
+        let line = line_of_config_key(text, key);
+        SweepError::Invalid { path: path.into(), line, swept: label, cause }
     })?;
     Ok(SweepPoint { config, swept })
 }
@@ -293,6 +305,15 @@ fn show(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+    }
+}
+
+/// The line that set a config key: its axis if it is swept, else where its field is written
+/// (its last part, e.g. `dropout:` for `model.dropout`), else 0 when only a default set it.
+fn line_of_config_key(text: &str, key: &str) -> usize {
+    match line_of(text, key) {
+        0 => line_of(text, key.rsplit('.').next().unwrap_or(key)),
+        line => line,
     }
 }
 

@@ -25,7 +25,7 @@ use crate::data::Dataset;
 use crate::data::batches::{BatchOrder, images_tensor};
 use crate::model::{Discriminator, Generator};
 use crate::store::metrics::MetricsRow;
-use crate::store::{StoreError, samples};
+use crate::store::{self, StoreError, samples};
 
 /// Sample grids are 8 x 8.
 pub const SAMPLE_COUNT: usize = 64;
@@ -211,8 +211,8 @@ impl<'a> Trainer<'a> {
             let path = dir.join(name);
             record.save(&path).map_err(|e| StoreError::Checkpoint { path, message: e.to_string() })
         };
-        save("generator.bpk", self.g.valid().into_record())?;
-        save("discriminator.bpk", self.d.valid().into_record())?;
+        save(store::GENERATOR_FILE, self.g.valid().into_record())?;
+        save(store::DISCRIMINATOR_FILE, self.d.valid().into_record())?;
         Ok(())
     }
 }

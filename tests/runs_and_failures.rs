@@ -86,7 +86,7 @@ fn a_diverging_run_is_kept_as_failed_and_the_sweep_goes_on() {
 
     // Re-running retries the failed config and keeps the earlier attempt.
     let again = dcgan(tmp.path(), &["sweep", file.to_str().unwrap(), "--runs-dir", "runs"]);
-    assert!(stdout(&again).contains("retry (failed before)"), "{}", stdout(&again));
+    assert!(stdout(&again).contains("retry-failed"), "{}", stdout(&again));
     let kept = std::fs::read_dir(tmp.path().join("runs/.attempts")).unwrap().count();
     assert!(kept >= 1, "the failed attempt was set aside, not deleted");
 }
@@ -143,4 +143,70 @@ fn a_missing_dataset_is_a_clear_error() {
     let out = dcgan(tmp.path(), &["sweep", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("/nowhere"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_batch_larger_than_the_usable_images_is_refused_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = common::bundled_data();
+    let text = format!(
+        "name: big\nbase:\n  data: {{ split: test, path: {} }}\n  train: {{ batch_size: 20000 }}\n",
+        data.display()
+    );
+    let file = write_file(tmp.path(), "big.yaml", &text);
+    let out = dcgan(tmp.path(), &["sweep", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("train.batch_size is 20000") && err.contains("10000"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let text = format!(
+        "name: lim\nbase:\n  data: {{ split: test, path: {}, limit: 20000 }}\n",
+        data.display()
+    );
+    let file = write_file(tmp.path(), "lim.yaml", &text);
+    let out = dcgan(tmp.path(), &["sweep", file.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("data.limit is 20000"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_same_config_twice_in_one_sweep_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = format!(
+        "name: dup\nbase:\n{}axes:\n  grid:\n    train.lr_g: [2e-4, 0.0002]\n",
+        tiny_base(2)
+    );
+    let file = write_file(tmp.path(), "dup.yaml", &text);
+    let out = dcgan(tmp.path(), &["sweep", file.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("are the same config"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_runs_dir_that_cannot_hold_runs_is_refused_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write_file(tmp.path(), "s.yaml", &format!("name: s\nbase:\n{}", tiny_base(2)));
+    write_file(tmp.path(), "not-a-dir", "");
+    let out = dcgan(tmp.path(), &["sweep", file.to_str().unwrap(), "--runs-dir", "not-a-dir"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--runs-dir not-a-dir"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_completed_run_missing_its_metrics_is_trained_again_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write_file(tmp.path(), "s.yaml", &format!("name: s\nbase:\n{}", tiny_base(2)));
+    let args = ["sweep", file.to_str().unwrap(), "--runs-dir", "runs"];
+    assert!(dcgan(tmp.path(), &args).status.success());
+    let run = &run_dirs(&tmp.path().join("runs"))[0];
+    std::fs::remove_file(run.join("metrics.parquet")).unwrap();
+
+    let again = dcgan(tmp.path(), &args);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stdout(&again).contains("retry-damaged"), "{}", stdout(&again));
+    assert!(stderr(&again).contains("has no metrics.parquet"), "{}", stderr(&again));
+    assert!(run.join("metrics.parquet").is_file(), "trained again into place");
+    let kept = std::fs::read_dir(tmp.path().join("runs/.attempts")).unwrap().count();
+    assert_eq!(kept, 1, "the damaged directory was set aside, not deleted");
 }

@@ -156,3 +156,21 @@ fn a_missing_file_is_an_error_naming_it() {
     let err = sweep::load(std::path::Path::new("/nonexistent/sweep.yaml")).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/sweep.yaml"), "{err}");
 }
+
+#[test]
+fn empty_zip_groups_and_empty_seed_lists_are_errors() {
+    let err = load("name: x\naxes:\n  zip:\n    - {}\n").unwrap_err();
+    assert!(matches!(err, SweepError::EmptyZip { index: 1, .. }), "{err}");
+    let err = load("name: x\naxes:\n  seeds: []\n").unwrap_err();
+    assert!(matches!(err, SweepError::NoSeeds { .. }), "{err}");
+}
+
+#[test]
+fn out_of_range_values_point_at_the_line_that_set_them() {
+    let err = load("name: x\nbase:\n  model:\n    dropout: 1.5\n").unwrap_err();
+    assert!(matches!(err, SweepError::Invalid { line: 4, .. }), "{err}");
+    assert!(err.to_string().contains("must be in [0, 1)"), "{err}");
+
+    let err = load("name: x\naxes:\n  grid:\n    model.dropout: [0.2, 1.5]\n").unwrap_err();
+    assert!(matches!(err, SweepError::Invalid { line: 4, .. }), "{err}");
+}

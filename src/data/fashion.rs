@@ -34,7 +34,11 @@ pub fn search_dirs(cfg: &DataConfig) -> Vec<PathBuf> {
     }
     let mut dirs = Vec::new();
     if let Some(env) = std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty()) {
-        dirs.push(PathBuf::from(env));
+        let dir = PathBuf::from(env);
+        if !dir.is_dir() {
+            tracing::warn!("${DATA_DIR_ENV} is {}, which is not a folder", dir.display());
+        }
+        dirs.push(dir);
     }
     dirs.push(PathBuf::from(SYSTEM_DIR));
     dirs
@@ -48,12 +52,52 @@ pub fn locate(cfg: &DataConfig) -> Result<DataSource, DataError> {
         let images = find_file(dir, images_stem);
         let labels = find_file(dir, labels_stem);
         if let (Some(images), Some(labels)) = (images, labels) {
-            let fingerprint = fingerprint(&[&images, &labels])?;
-            let (dataset, split) = (cfg.dataset, cfg.split);
-            return Ok(DataSource { dataset, split, images, labels, fingerprint });
+            return inspect(cfg, images, labels);
         }
     }
     Err(missing(cfg, &dirs))
+}
+
+/// Reads both files whole, so damage is found before any training starts, and fingerprints
+/// their content.
+fn inspect(cfg: &DataConfig, images: PathBuf, labels: PathBuf) -> Result<DataSource, DataError> {
+    let image_bytes = idx::unpack(&images, &read_bytes(&images)?)?;
+    let label_bytes = idx::unpack(&labels, &read_bytes(&labels)?)?;
+    let image_dims = idx::check(&images, &image_bytes)?;
+    let label_dims = idx::check(&labels, &label_bytes)?;
+    let count = check_pair(&images, &image_dims, &labels, &label_dims)?;
+    let mut hasher = Sha256::new();
+    for content in [&image_bytes, &label_bytes] {
+        hasher.update((content.len() as u64).to_le_bytes());
+        hasher.update(content);
+    }
+    let fingerprint = format!("{:x}", hasher.finalize());
+    let (dataset, split) = (cfg.dataset, cfg.split);
+    Ok(DataSource { dataset, split, images, labels, fingerprint, count })
+}
+
+/// Checks that the images are 28x28 and that there is one label per image; returns the count.
+fn check_pair(
+    images: &Path,
+    image_dims: &[usize],
+    labels: &Path,
+    label_dims: &[usize],
+) -> Result<usize, DataError> {
+    let shape = &image_dims[1..];
+    if shape != [STORED_SIDE, STORED_SIDE] {
+        return Err(DataError::Shape { path: images.to_path_buf(), shape: format!("{shape:?}") });
+    }
+    let n_images = image_dims[0];
+    if label_dims.len() != 1 || label_dims[0] != n_images {
+        return Err(DataError::CountMismatch {
+            images: images.to_path_buf(),
+            labels: labels.to_path_buf(),
+            n_images,
+            n_labels: label_dims.iter().product(),
+            shape: format!("{shape:?}"),
+        });
+    }
+    Ok(n_images)
 }
 
 fn missing(cfg: &DataConfig, dirs: &[PathBuf]) -> DataError {
@@ -91,37 +135,16 @@ fn find_file(dir: &Path, stem: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// sha256 over the files' IDX content, in the given order. Compression, names and
-/// locations do not count: a gzipped and a plain copy of the same data agree.
-pub fn fingerprint(files: &[&Path]) -> Result<String, DataError> {
-    let mut hasher = Sha256::new();
-    for path in files {
-        let content = idx::unpack(path, &read_bytes(path)?)?;
-        hasher.update((content.len() as u64).to_le_bytes());
-        hasher.update(&content);
-    }
-    Ok(format!("{:x}", hasher.finalize()))
-}
-
 fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
-    std::fs::read(path).map_err(|source| DataError::Read { path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|cause| DataError::Read { path: path.to_path_buf(), cause })
 }
 
-/// Reads both files, checks they agree, and upscales every image to `side` x `side`.
+/// Reads both files, checks them again (they may have changed since `locate`), and upscales
+/// every image to `side` x `side`.
 pub fn decode(source: DataSource, side: usize) -> Result<Dataset, DataError> {
     let images = idx::read(&source.images, &read_bytes(&source.images)?)?;
     let labels = idx::read(&source.labels, &read_bytes(&source.labels)?)?;
-    let n_images = images.dims[0];
-    let shape_ok = images.dims[1..] == [STORED_SIDE, STORED_SIDE];
-    if !shape_ok || labels.dims.len() != 1 || labels.dims[0] != n_images {
-        return Err(DataError::CountMismatch {
-            images: source.images.clone(),
-            labels: source.labels.clone(),
-            n_images,
-            n_labels: labels.dims.iter().product(),
-            shape: format!("{:?}", &images.dims[1..]),
-        });
-    }
+    check_pair(&source.images, &images.dims, &source.labels, &labels.dims)?;
     let pixels = resize_all(&images.data, STORED_SIDE, side);
     Ok(Dataset::new(source, side, pixels, labels.data))
 }

@@ -42,6 +42,13 @@ pub fn unpack(path: &Path, raw: &[u8]) -> Result<Vec<u8>, DataError> {
 
 /// Parses plain (not gzipped) IDX bytes.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<IdxArray, DataError> {
+    let dims = check(path, bytes)?;
+    let header = 4 + 4 * dims.len();
+    Ok(IdxArray { dims, data: bytes[header..].to_vec() })
+}
+
+/// Validates plain IDX bytes (header, type, exact length) and returns the dimensions.
+pub fn check(path: &Path, bytes: &[u8]) -> Result<Vec<usize>, DataError> {
     let bad = |reason: String| DataError::NotIdx { path: path.to_path_buf(), reason };
     if bytes.len() < 4 {
         return Err(bad(format!("only {} bytes, too short for an IDX header", bytes.len())));
@@ -65,7 +72,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<IdxArray, DataError> {
     let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     let found = bytes.len() - header;
     match expected {
-        Some(n) if n == found => Ok(IdxArray { dims, data: bytes[header..].to_vec() }),
+        Some(n) if n == found => Ok(dims),
         Some(n) if n > found => Err(bad(format!(
             "truncated: dimensions {dims:?} need {n} bytes of data, the file has {found}"
         ))),

@@ -19,8 +19,8 @@ use crate::config::{DataConfig, DatasetName, Split};
 pub enum DataError {
     #[error("{dataset} {split} split not found; looked for {wanted} in: {searched}. {hint}")]
     Missing { dataset: String, split: String, wanted: String, searched: String, hint: String },
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}: {cause}")]
+    Read { path: PathBuf, cause: std::io::Error },
     #[error("{path} is not a valid IDX file: {reason}")]
     NotIdx { path: PathBuf, reason: String },
     #[error("{images} holds {n_images} images of {shape} but {labels} holds {n_labels} labels")]
@@ -31,6 +31,8 @@ pub enum DataError {
         n_labels: usize,
         shape: String,
     },
+    #[error("{path} holds images of {shape} pixels; Fashion-MNIST images are [28, 28]")]
+    Shape { path: PathBuf, shape: String },
 }
 
 /// Where a dataset split lives and what its files hash to; cheap to compute (no decoding).
@@ -43,6 +45,8 @@ pub struct DataSource {
     /// sha256 over the files' IDX content, images then labels: independent of where they
     /// live and of whether they are gzipped.
     pub fingerprint: String,
+    /// Images in the split, from the checked headers.
+    pub count: usize,
 }
 
 /// A decoded split: every image at training size, as bytes, plus its label.

@@ -78,7 +78,7 @@ pub fn to_frame(rows: &[MetricsRow]) -> PolarsResult<DataFrame> {
 
 /// Writes the rows as Parquet at `path`.
 pub fn write(path: &Path, rows: &[MetricsRow]) -> Result<(), StoreError> {
-    let parquet = |e: PolarsError| StoreError::Parquet { path: path.to_path_buf(), source: e };
+    let parquet = |e: PolarsError| StoreError::Parquet { path: path.to_path_buf(), cause: e };
     let mut frame = to_frame(rows).map_err(parquet)?;
     let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
     ParquetWriter::new(file).finish(&mut frame).map_err(parquet)?;
@@ -90,5 +90,5 @@ pub fn read(path: &Path) -> Result<DataFrame, StoreError> {
     let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
     ParquetReader::new(file)
         .finish()
-        .map_err(|e| StoreError::Parquet { path: path.to_path_buf(), source: e })
+        .map_err(|e| StoreError::Parquet { path: path.to_path_buf(), cause: e })
 }

@@ -31,15 +31,17 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const METRICS_FILE: &str = "metrics.parquet";
 pub const SAMPLES_DIR: &str = "samples";
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
+pub const GENERATOR_FILE: &str = "generator.bpk";
+pub const DISCRIMINATOR_FILE: &str = "discriminator.bpk";
 const ATTEMPTS_DIR: &str = ".attempts";
 
 /// Why a run directory could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
-    #[error("{path}: Parquet error: {source}")]
-    Parquet { path: PathBuf, source: polars::error::PolarsError },
+    #[error("{path}: {cause}")]
+    Io { path: PathBuf, cause: io::Error },
+    #[error("{path}: Parquet error: {cause}")]
+    Parquet { path: PathBuf, cause: polars::error::PolarsError },
     #[error("{path}: cannot write image: {message}")]
     Image { path: PathBuf, message: String },
     #[error("{path}: cannot save weights: {message}")]
@@ -47,8 +49,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub fn io(path: &Path, source: io::Error) -> Self {
-        StoreError::Io { path: path.to_path_buf(), source }
+    pub fn io(path: &Path, cause: io::Error) -> Self {
+        StoreError::Io { path: path.to_path_buf(), cause }
     }
 }
 
@@ -77,6 +79,15 @@ impl RunsDir {
         &self.root
     }
 
+    /// Creates the folder if needed and checks that runs can be written into it, so a bad
+    /// `--runs-dir` is reported once, before any training.
+    pub fn prepare(&self) -> Result<(), StoreError> {
+        fs::create_dir_all(&self.root).map_err(|e| StoreError::io(&self.root, e))?;
+        let probe = self.root.join(format!(".probe-{}", std::process::id()));
+        fs::create_dir(&probe).map_err(|e| StoreError::io(&self.root, e))?;
+        fs::remove_dir(&probe).map_err(|e| StoreError::io(&probe, e))
+    }
+
     /// The directory a run with this full hash lives in once finished.
     pub fn run_dir(&self, hash: &str) -> PathBuf {
         self.root.join(hashing::short(hash))
@@ -92,7 +103,12 @@ impl RunsDir {
             Ok(m) if m.hash != hash => {
                 RunState::Damaged(format!("its manifest names another hash, {}", m.hash))
             }
-            Ok(m) if m.status == Status::Completed => RunState::Completed(Box::new(m)),
+            Ok(m) if m.status == Status::Completed => match missing_file(&dir) {
+                Some(file) => {
+                    RunState::Damaged(format!("it is marked completed but has no {file}"))
+                }
+                None => RunState::Completed(Box::new(m)),
+            },
             Ok(m) => RunState::Failed(Box::new(m)),
             Err(reason) => RunState::Damaged(reason),
         }
@@ -175,6 +191,28 @@ fn set_aside(dir: &Path) -> Result<PathBuf, StoreError> {
     fs::rename(dir, &dest).map_err(|e| StoreError::io(&dest, e))?;
     tracing::info!(from = %dir.display(), to = %dest.display(), "kept the earlier attempt");
     Ok(dest)
+}
+
+/// The first file a completed run directory must hold but does not.
+fn missing_file(dir: &Path) -> Option<String> {
+    let required = [
+        CONFIG_FILE.to_string(),
+        METRICS_FILE.to_string(),
+        format!("{CHECKPOINTS_DIR}/{GENERATOR_FILE}"),
+        format!("{CHECKPOINTS_DIR}/{DISCRIMINATOR_FILE}"),
+    ];
+    required.into_iter().find(|file| !dir.join(file).is_file())
+}
+
+/// Unfinished run directories left by interrupted sweeps (`.tmp-*`).
+pub fn leftovers(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(root) else { return Vec::new() };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".tmp-")))
+        .collect();
+    found.sort();
+    found
 }
 
 /// Reads `manifest.json` of a run directory; the error says what is wrong with it.
