@@ -129,8 +129,8 @@ fn warn_about_leftovers(root: &Path) {
     let leftovers = store::leftovers(root);
     if let Some(first) = leftovers.first() {
         tracing::warn!(
-            "{} unfinished run director{} from interrupted sweeps, e.g. {}; they are not \
-             resumed and can be deleted",
+            "{} unfinished run director{} (interrupted sweeps or failed writes), e.g. {}; \
+             they are not resumed and can be deleted once no sweep is running",
             leftovers.len(),
             if leftovers.len() == 1 { "y" } else { "ies" },
             first.display()

@@ -255,7 +255,7 @@ impl RunConfig {
 }
 
 fn positive(key: &'static str, value: f64) -> Result<(), ConfigError> {
-    check(key, value, value > 0.0 && value.is_finite(), "a positive number")
+    check(key, value, value > 0.0 && value.is_finite(), "a positive, finite number")
 }
 
 fn check(

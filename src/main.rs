@@ -1,7 +1,7 @@
 //! `dcgan`: the command-line entry point. Parses, sets up logging, dispatches, and turns the
 //! outcome into an exit code.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -16,7 +16,8 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Not eprintln!: it panics when stderr is closed, and the exit code must survive.
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::from(2)
         }
     }
@@ -33,10 +34,12 @@ fn init_logging(verbose: u8, quiet: bool) {
     let default = format!("warn,dcgan_harness={level},dcgan={level}");
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // Colours only for a person watching; log files and pipes get plain text.
-    let ansi = std::io::stderr().is_terminal();
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
+        // A closed stderr (`2>&1 | head`) must not stop training: drop what cannot be written.
+        .log_internal_errors(false)
         .init();
 }

@@ -85,15 +85,14 @@ pub fn plan(
         if let Some(name) = backend {
             point.config.train.backend = name.to_string();
         }
-        let where_ = || format!("{}: config {}", sweep.source.display(), point.label());
+        let where_ = || format!("config {}", point.label());
         Backend::parse(&point.config.train.backend).with_context(where_)?;
         let source = cache.source(&point.config.data)?;
         check_image_count(&point.config, &source).with_context(where_)?;
         let hash = hashing::run_hash(&point.config, &source.fingerprint);
         if let Some(twin) = planned.iter().find(|p| p.hash == hash) {
             anyhow::bail!(
-                "{}: configs {} and {} are the same config (hash {}); remove one",
-                sweep.source.display(),
+                "configs {} and {} are the same config (hash {}); remove one",
                 twin.point.label(),
                 point.label(),
                 hashing::short(&hash)

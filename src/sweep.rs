@@ -28,22 +28,27 @@ pub enum SweepError {
     Read { path: PathBuf, cause: std::io::Error },
     #[error("{path}: {message}")]
     Yaml { path: PathBuf, message: String },
-    #[error("{path}, line {line}: unknown config key `{key}` in axes")]
+    #[error("{}{}: unknown config key `{key}` in axes", path.display(), at(*line))]
     UnknownAxisKey { path: PathBuf, key: String, line: usize },
-    #[error("{path}, line {line}: axis `{key}` must be a non-empty list of values")]
+    #[error("{}{}: axis `{key}` must be a non-empty list of values", path.display(), at(*line))]
     NotAList { path: PathBuf, key: String, line: usize },
-    #[error("{path}, line {line}: zipped axes must have equal lengths, got {lengths}")]
+    #[error("{}{}: zipped axes must have equal lengths, got {lengths}", path.display(), at(*line))]
     ZipLengths { path: PathBuf, lengths: String, line: usize },
-    #[error("{path}, line {line}: `{key}` appears in more than one axis")]
+    #[error("{}{}: `{key}` appears in more than one axis", path.display(), at(*line))]
     DuplicateAxis { path: PathBuf, key: String, line: usize },
     #[error("{path}: axis value {key}={value} is not valid: {message}")]
     BadAxisValue { path: PathBuf, key: String, value: String, message: String },
-    #[error("{path}, line {line}: config {swept} is not valid: {cause}")]
+    #[error("{}{}: config {swept} is not valid: {cause}", path.display(), at(*line))]
     Invalid { path: PathBuf, line: usize, swept: String, cause: ConfigError },
-    #[error("{path}, line {line}: zip group {index} names no axis")]
+    #[error("{}{}: zip group {index} names no axis", path.display(), at(*line))]
     EmptyZip { path: PathBuf, index: usize, line: usize },
     #[error("{path}: `seeds` is an empty list; leave it out for a single seed")]
     NoSeeds { path: PathBuf },
+}
+
+/// `, line N` for a known line, nothing when the line is not known (0).
+fn at(line: usize) -> String {
+    if line == 0 { String::new() } else { format!(", line {line}") }
 }
 
 /// An expanded sweep: its name and one point per run config, in order.
@@ -136,7 +141,7 @@ fn dimensions(axes: &Axes, path: &Path, text: &str) -> Result<Vec<Dimension>, Sw
     let mut dims = Vec::new();
     let mut check_key = |key: &Value| -> Result<String, SweepError> {
         let key = key.as_str().unwrap_or_default().to_string();
-        let line = line_of(text, &key);
+        let line = axis_line(text, &key);
         if !known.contains(&key) {
             return Err(SweepError::UnknownAxisKey { path: path.into(), key, line });
         }
@@ -156,7 +161,7 @@ fn dimensions(axes: &Axes, path: &Path, text: &str) -> Result<Vec<Dimension>, Sw
     }
     for (index, group) in axes.zip.iter().enumerate() {
         if group.is_empty() {
-            let line = line_of(text, "zip");
+            let line = axis_line(text, "zip");
             return Err(SweepError::EmptyZip { path: path.into(), index: index + 1, line });
         }
         let mut keys = Vec::new();
@@ -189,7 +194,7 @@ fn zip_dimension(
     if lengths.windows(2).any(|w| w[0] != w[1]) {
         let described: Vec<String> =
             keys.iter().zip(&lengths).map(|(k, n)| format!("{k}: {n}")).collect();
-        let line = keys.first().map_or(0, |k| line_of(text, k));
+        let line = keys.first().map_or(0, |k| axis_line(text, k));
         return Err(SweepError::ZipLengths {
             path: path.into(),
             lengths: described.join(", "),
@@ -207,7 +212,7 @@ fn list(values: &Value, key: &str, path: &Path, text: &str) -> Result<Vec<Value>
         _ => Err(SweepError::NotAList {
             path: path.into(),
             key: key.into(),
-            line: line_of(text, key),
+            line: axis_line(text, key),
         }),
     }
 }
@@ -311,7 +316,7 @@ fn show(value: &Value) -> String {
 /// The line that set a config key: its axis if it is swept, else where its field is written
 /// (its last part, e.g. `dropout:` for `model.dropout`), else 0 when only a default set it.
 fn line_of_config_key(text: &str, key: &str) -> usize {
-    match line_of(text, key) {
+    match axis_line(text, key) {
         0 => line_of(text, key.rsplit('.').next().unwrap_or(key)),
         line => line,
     }
@@ -319,14 +324,30 @@ fn line_of_config_key(text: &str, key: &str) -> usize {
 
 /// The 1-based line where `key` is first written as a mapping key, or 0 when not found.
 fn line_of(text: &str, key: &str) -> usize {
-    let plain = format!("{key}:");
-    let quoted = format!("\"{key}\":");
+    line_after(text, key, 0)
+}
+
+/// The line of an axis key (or of `zip`), looked for below `axes:`.
+fn axis_line(text: &str, key: &str) -> usize {
+    line_after(text, key, axes_line(text))
+}
+
+fn line_after(text: &str, key: &str, start: usize) -> usize {
     text.lines()
-        .position(|line| {
-            let line = line.trim_start().trim_start_matches(['-', '{', ' ']);
-            line.starts_with(&plain)
-                || line.starts_with(&quoted)
-                || line.contains(&format!(" {plain}"))
-        })
-        .map_or(0, |i| i + 1)
+        .enumerate()
+        .skip(start)
+        .find(|(_, line)| writes_key(line, key))
+        .map_or(0, |(i, _)| i + 1)
+}
+
+fn axes_line(text: &str) -> usize {
+    text.lines().position(|line| line.starts_with("axes:")).unwrap_or(0)
+}
+
+/// Whether a line writes `key:` as a mapping key, in block or flow style, quoted or not.
+fn writes_key(line: &str, key: &str) -> bool {
+    [format!("{key}:"), format!("\"{key}\":"), format!("'{key}':")].iter().any(|pattern| {
+        line.match_indices(pattern.as_str())
+            .any(|(i, _)| line[..i].chars().next_back().is_none_or(|c| " \t{,-".contains(c)))
+    })
 }

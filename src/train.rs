@@ -113,6 +113,16 @@ impl<'a> Trainer<'a> {
         for step in 1..=steps {
             let mut row = self.step(step)?;
             row.elapsed_s = started.elapsed().as_secs_f64();
+            tracing::debug!(
+                step,
+                d_loss = row.d_loss,
+                g_loss = row.g_loss,
+                acc_real = row.d_acc_real,
+                acc_fake = row.d_acc_fake,
+                zone = row.zone,
+                d_updated = row.d_updated,
+                g_updated = row.g_updated,
+            );
             if step % log.every == 0 || step == steps {
                 rows.push(row);
             }
@@ -202,6 +212,7 @@ impl<'a> Trainer<'a> {
             Tensor::from_data(TensorData::new(self.fixed_z.clone(), [SAMPLE_COUNT, z_dim]), &inner);
         let images = read_f32(g.forward(z).reshape([-1]), step)?;
         let path = dir.join(format!("step_{step:06}.png"));
+        tracing::debug!(step, path = %path.display(), "sample grid");
         samples::save_grid(&path, &images, SAMPLE_COUNT, self.cfg.data.image_size)?;
         Ok(())
     }

@@ -200,13 +200,34 @@ fn a_completed_run_missing_its_metrics_is_trained_again_and_kept() {
     let args = ["sweep", file.to_str().unwrap(), "--runs-dir", "runs"];
     assert!(dcgan(tmp.path(), &args).status.success());
     let run = &run_dirs(&tmp.path().join("runs"))[0];
-    std::fs::remove_file(run.join("metrics.parquet")).unwrap();
+    // An emptied file is as unusable as a missing one.
+    std::fs::write(run.join("metrics.parquet"), b"").unwrap();
 
     let again = dcgan(tmp.path(), &args);
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(stdout(&again).contains("retry-damaged"), "{}", stdout(&again));
-    assert!(stderr(&again).contains("has no metrics.parquet"), "{}", stderr(&again));
-    assert!(run.join("metrics.parquet").is_file(), "trained again into place");
+    assert!(stderr(&again).contains("has no usable metrics.parquet"), "{}", stderr(&again));
+    assert!(metrics::read(&run.join("metrics.parquet")).is_ok(), "trained again into place");
     let kept = std::fs::read_dir(tmp.path().join("runs/.attempts")).unwrap().count();
     assert_eq!(kept, 1, "the damaged directory was set aside, not deleted");
+}
+
+#[test]
+fn a_closed_stderr_does_not_stop_the_sweep() {
+    use std::process::{Command, Stdio};
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write_file(tmp.path(), "s.yaml", &format!("name: s\nbase:\n{}", tiny_base(2)));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dcgan"))
+        .args(["sweep", file.to_str().unwrap(), "--runs-dir", "runs"])
+        .current_dir(tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both readers go away at once, as with `dcgan sweep ... 2>&1 | head -1`.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(run_dirs(&tmp.path().join("runs")).len(), 1, "the run was trained");
 }

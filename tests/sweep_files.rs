@@ -174,3 +174,18 @@ fn out_of_range_values_point_at_the_line_that_set_them() {
     let err = load("name: x\naxes:\n  grid:\n    model.dropout: [0.2, 1.5]\n").unwrap_err();
     assert!(matches!(err, SweepError::Invalid { line: 4, .. }), "{err}");
 }
+
+#[test]
+fn flow_style_axes_get_their_own_line_not_the_base_section() {
+    let text = "name: x\nbase:\n  data: { split: test }\naxes:\n  grid: {data: [1]}\n";
+    let err = load(text).unwrap_err();
+    assert!(matches!(err, SweepError::UnknownAxisKey { line: 5, .. }), "{err}");
+    let text = "name: x\naxes: {grid: {train.lr_g: []}}\n";
+    assert!(matches!(load(text).unwrap_err(), SweepError::NotAList { line: 2, .. }));
+}
+
+#[test]
+fn a_value_set_only_by_default_gets_no_made_up_line() {
+    let err = load("name: x\nbase: {balance: {low: 0.9}}\n").unwrap_err().to_string();
+    assert!(err.contains("balance.high") && !err.contains("line 0"), "{err}");
+}

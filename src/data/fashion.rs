@@ -1,8 +1,9 @@
 //! Fashion-MNIST: where to find its IDX files and how to decode them to training size.
 //!
 //! Lookup order: the config's `data.path`, else `$DCGAN_DATA_DIR`, else the folder of
-//! Debian's `dataset-fashion-mnist` package. An explicit `data.path` is taken at its word:
-//! a missing file there is an error rather than a silent fall-back to another copy.
+//! Debian's `dataset-fashion-mnist` package. An explicit `data.path` or variable is taken at
+//! its word: a missing file there is an error rather than a silent fall-back to another copy.
+//! In a folder, a gzipped file is used in preference to a plain one of the same name.
 
 use std::path::{Path, PathBuf};
 
@@ -32,16 +33,11 @@ pub fn search_dirs(cfg: &DataConfig) -> Vec<PathBuf> {
     if let Some(path) = &cfg.path {
         return vec![path.clone()];
     }
-    let mut dirs = Vec::new();
-    if let Some(env) = std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty()) {
-        let dir = PathBuf::from(env);
-        if !dir.is_dir() {
-            tracing::warn!("${DATA_DIR_ENV} is {}, which is not a folder", dir.display());
-        }
-        dirs.push(dir);
+    // A variable set on purpose is taken at its word too: no silent fall-back.
+    match std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty()) {
+        Some(env) => vec![PathBuf::from(env)],
+        None => vec![PathBuf::from(SYSTEM_DIR)],
     }
-    dirs.push(PathBuf::from(SYSTEM_DIR));
-    dirs
 }
 
 /// Finds a split's two files (gzipped or plain) and fingerprints them.

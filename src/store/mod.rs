@@ -105,7 +105,7 @@ impl RunsDir {
             }
             Ok(m) if m.status == Status::Completed => match missing_file(&dir) {
                 Some(file) => {
-                    RunState::Damaged(format!("it is marked completed but has no {file}"))
+                    RunState::Damaged(format!("it is marked completed but has no usable {file}"))
                 }
                 None => RunState::Completed(Box::new(m)),
             },
@@ -193,7 +193,7 @@ fn set_aside(dir: &Path) -> Result<PathBuf, StoreError> {
     Ok(dest)
 }
 
-/// The first file a completed run directory must hold but does not.
+/// The first file a completed run directory must hold, non-empty, but does not.
 fn missing_file(dir: &Path) -> Option<String> {
     let required = [
         CONFIG_FILE.to_string(),
@@ -201,7 +201,11 @@ fn missing_file(dir: &Path) -> Option<String> {
         format!("{CHECKPOINTS_DIR}/{GENERATOR_FILE}"),
         format!("{CHECKPOINTS_DIR}/{DISCRIMINATOR_FILE}"),
     ];
-    required.into_iter().find(|file| !dir.join(file).is_file())
+    let usable = |file: &String| fs::metadata(dir.join(file)).is_ok_and(|m| m.len() > 0);
+    if let Some(file) = required.iter().find(|file| !usable(file)) {
+        return Some(file.clone());
+    }
+    (!dir.join(SAMPLES_DIR).is_dir()).then(|| format!("{SAMPLES_DIR}/ folder"))
 }
 
 /// Unfinished run directories left by interrupted sweeps (`.tmp-*`).
