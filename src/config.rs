@@ -14,7 +14,7 @@ use crate::balance::{Signal, Strategy};
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
     #[error("`{key}` is {value}; it must be {expected}")]
-    OutOfRange { key: &'static str, value: String, expected: &'static str },
+    OutOfRange { key: &'static str, value: String, expected: String },
 }
 
 /// One training run, fully described.
@@ -222,7 +222,8 @@ impl RunConfig {
             "1 (grayscale is the only option so far)",
         )?;
         if let Some(limit) = d.limit {
-            check("data.limit", limit as f64, limit >= t.batch_size, "at least train.batch_size")?;
+            let at_least = format!("at least train.batch_size ({})", t.batch_size);
+            check("data.limit", limit as f64, limit >= t.batch_size, &at_least)?;
         }
         check("model.z_dim", m.z_dim as f64, m.z_dim >= 1, "at least 1")?;
         check("model.width", m.width as f64, m.width >= 1, "at least 1")?;
@@ -258,16 +259,11 @@ fn positive(key: &'static str, value: f64) -> Result<(), ConfigError> {
     check(key, value, value > 0.0 && value.is_finite(), "a positive, finite number")
 }
 
-fn check(
-    key: &'static str,
-    value: f64,
-    ok: bool,
-    expected: &'static str,
-) -> Result<(), ConfigError> {
+fn check(key: &'static str, value: f64, ok: bool, expected: &str) -> Result<(), ConfigError> {
     if ok {
         return Ok(());
     }
-    Err(ConfigError::OutOfRange { key, value: value.to_string(), expected })
+    Err(ConfigError::OutOfRange { key, value: value.to_string(), expected: expected.into() })
 }
 
 #[cfg(test)]
@@ -294,6 +290,14 @@ mod tests {
         let mut c = RunConfig::default();
         c.train.lr_g = -1.0;
         assert!(c.validate().unwrap_err().to_string().contains("train.lr_g"));
+    }
+
+    #[test]
+    fn a_limit_under_the_batch_size_names_both() {
+        let mut c = RunConfig::default();
+        c.data.limit = Some(10);
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("data.limit") && err.contains("(64)"), "{err}");
     }
 
     #[test]

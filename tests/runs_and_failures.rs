@@ -190,7 +190,8 @@ fn a_runs_dir_that_cannot_hold_runs_is_refused_before_training() {
     write_file(tmp.path(), "not-a-dir", "");
     let out = dcgan(tmp.path(), &["sweep", file.to_str().unwrap(), "--runs-dir", "not-a-dir"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--runs-dir not-a-dir"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("--runs-dir not-a-dir") && err.contains("not a folder"), "{err}");
 }
 
 #[test]

@@ -82,6 +82,11 @@ impl RunsDir {
     /// Creates the folder if needed and checks that runs can be written into it, so a bad
     /// `--runs-dir` is reported once, before any training.
     pub fn prepare(&self) -> Result<(), StoreError> {
+        if self.root.exists() && !self.root.is_dir() {
+            let not_a_dir =
+                io::Error::new(io::ErrorKind::AlreadyExists, "exists and is not a folder");
+            return Err(StoreError::io(&self.root, not_a_dir));
+        }
         fs::create_dir_all(&self.root).map_err(|e| StoreError::io(&self.root, e))?;
         let probe = self.root.join(format!(".probe-{}", std::process::id()));
         fs::create_dir(&probe).map_err(|e| StoreError::io(&self.root, e))?;
