@@ -11,7 +11,8 @@ use anyhow::Context;
 
 use dcgan_harness::store::metrics;
 
-/// Steps left out of the timing at the start: allocations and caches settle over these.
+/// Steps left out of the timing at the start, when the run is longer: allocations and caches
+/// settle over these.
 const WARM_UP: usize = 3;
 
 fn main() -> anyhow::Result<()> {
@@ -45,7 +46,10 @@ fn summarize(file: &Path) -> anyhow::Result<()> {
         Ok(frame.column(name)?.f64()?.iter().flatten().collect())
     };
     let elapsed = floats("elapsed_s")?;
-    let mut steps: Vec<f64> = elapsed.windows(2).map(|w| w[1] - w[0]).skip(WARM_UP).collect();
+    let mut steps: Vec<f64> = elapsed.windows(2).map(|w| w[1] - w[0]).collect();
+    if steps.len() > WARM_UP {
+        steps.drain(..WARM_UP);
+    }
     steps.sort_by(f64::total_cmp);
     let pick = |i: usize| steps.get(i).copied().unwrap_or(f64::NAN);
     let zones: Vec<&str> = frame.column("zone")?.str()?.iter().flatten().collect();
