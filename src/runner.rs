@@ -164,7 +164,7 @@ fn train_one(
     let data = cache.dataset(&cfg.data)?;
     let backend = Backend::parse(&cfg.train.backend)?;
     let device = backend.training_device();
-    let count = cfg.data.limit.unwrap_or(data.len()).min(data.len());
+    let count = data.images_used(cfg.data.limit);
     let manifest = new_manifest(sweep_name, run, backend, &format!("{device:?}"), count);
     let pending = runs.begin(cfg, manifest)?;
 

@@ -90,7 +90,7 @@ impl<'a> Trainer<'a> {
             .with_beta_1(t.beta1 as f32)
             .with_beta_2(t.beta2 as f32)
             .with_epsilon(t.epsilon as f32);
-        let n_images = cfg.data.limit.unwrap_or(data.len()).min(data.len());
+        let n_images = data.images_used(cfg.data.limit);
         let mut fixed_rng = ChaCha8Rng::seed_from_u64(cfg.logging.sample_seed);
         Self {
             cfg,

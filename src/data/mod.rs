@@ -73,6 +73,11 @@ impl Dataset {
         self.labels.is_empty()
     }
 
+    /// How many images a run uses: the first `limit`, or all of them.
+    pub fn images_used(&self, limit: Option<usize>) -> usize {
+        limit.unwrap_or(self.len()).min(self.len())
+    }
+
     /// The pixels of image `i`, row-major, 0 (black) to 255 (white).
     pub fn image(&self, i: usize) -> &[u8] {
         let n = self.side * self.side;
