@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use crate::backend::Backend;
+use crate::bench::{self, BenchOptions};
 use crate::data::DatasetCache;
 use crate::runner::{self, PlannedRun, SweepSummary};
 use crate::store::{self, RunsDir};
@@ -35,6 +37,31 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Train the one config of a file (a plain config, or a sweep without axes).
     Run(RunArgs),
+    /// Time training steps on synthetic data (compare with bench/pytorch_reference.py).
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Backend to time: flex, tch-cpu, tch-cuda[:N].
+    #[arg(long, default_value = "flex")]
+    pub backend: String,
+    /// Model width (64 is the full model).
+    #[arg(long, default_value_t = 64)]
+    pub width: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Untimed steps first (allocations, kernel choice, caches).
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// CPU threads for the backend's kernels (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Also print the mean time of each phase of the step (waits for the device between
+    /// phases, so the step itself gets slower; for finding where time goes).
+    #[arg(long)]
+    pub phases: bool,
 }
 
 #[derive(Debug, Args)]
@@ -71,7 +98,36 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
         Command::Sweep(args) => sweep_command(&args.file, &args.common, args.dry_run, None),
         Command::Run(args) => sweep_command(&args.file, &args.common, false, Some(1)),
+        Command::Bench(args) => bench_command(&args),
     }
+}
+
+fn bench_command(args: &BenchArgs) -> anyhow::Result<bool> {
+    let backend = Backend::available(&args.backend).context("--backend")?;
+    anyhow::ensure!(args.steps > 0, "--steps must be at least 1");
+    anyhow::ensure!(args.width > 0, "--width must be at least 1");
+    if let Some(threads) = args.threads {
+        backend.set_cpu_threads(threads).context("--threads")?;
+    }
+    let options = BenchOptions {
+        backend,
+        width: args.width,
+        steps: args.steps,
+        warmup: args.warmup,
+        phases: args.phases,
+    };
+    tracing::info!(
+        "timing {} steps of width {} on {backend} after {} warm-up steps",
+        args.steps,
+        args.width,
+        args.warmup
+    );
+    let result = bench::run(&options)?;
+    for (phase, ms) in &result.phase_ms {
+        say(format_args!("phase {phase:<24} {ms:>9.1} ms"));
+    }
+    say(format_args!("{result}"));
+    Ok(true)
 }
 
 fn sweep_command(

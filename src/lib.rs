@@ -7,12 +7,14 @@
 
 pub mod backend;
 pub mod balance;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod data;
 pub mod hashing;
 pub mod model;
 pub mod runner;
+pub mod step;
 pub mod store;
 pub mod sweep;
 pub mod train;

