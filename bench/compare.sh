@@ -24,7 +24,7 @@ die() { echo "compare: error: $*" >&2; exit 2; }
 note() { echo "compare: $*" >&2; }
 
 usage() {
-  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 widths="8 16 64"

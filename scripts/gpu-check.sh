@@ -9,10 +9,11 @@
 #                                       and trains 200 steps; results go to OUT (default $OUT,
 #                                       else gpu-check/out)
 #
-# The GPU machine's python3 has torch 2.11.0+cu130, so the binary is built against that very
-# version: LibTorch's C++ ABI is only stable within one release. burn-tch expects 2.9.0, hence
-# LIBTORCH_BYPASS_VERSION_CHECK. The binary has no rpath; `device` finds python3's torch and
-# puts its libraries (and the nvidia-* wheels' ones) on LD_LIBRARY_PATH.
+# The binary must be built against the torch release the GPU machine's python3 has (LibTorch's
+# C++ ABI holds only within one release): 2.11.0 by default, GPU_CHECK_TORCH_VERSION to change
+# it. burn-tch expects 2.9.0, hence LIBTORCH_BYPASS_VERSION_CHECK. `build` records the version
+# in gpu-check/torch-version and `device` refuses a machine whose torch differs. The binary
+# has no rpath; `device` puts python3's torch/lib and nvidia-*/lib on LD_LIBRARY_PATH.
 #
 # GPU_CHECK_DEVICE=cpu runs the device half on tch-cpu and PyTorch's CPU at width 8 for 20
 # steps, to test this script on a machine without a GPU. Settings (environment): DCGAN_BIN
@@ -34,33 +35,29 @@ build_half() {
   command -v cargo >/dev/null 2>&1 || die "no cargo here; the build half needs Rust"
   command -v strip >/dev/null 2>&1 || die "no strip (binutils) here"
   cd "$root"
-  # A venv with torch 2.11.0 of its own, so the 2.9.0 one of ordinary builds stays as it is.
+  # A venv with that torch of its own, so the 2.9.0 one of ordinary builds stays as it is.
   local exports
-  exports="$(DCGAN_TORCH_VERSION=2.11.0 scripts/setup-libtorch.sh)"
+  exports="$(DCGAN_TORCH_VERSION="$torch_version" scripts/setup-libtorch.sh)"
   eval "$exports"
   export LIBTORCH_BYPASS_VERSION_CHECK=1
   # A target dir of its own: torch-sys bakes the LibTorch it found into its build, and this
   # binary must never be mixed up with (or invalidate) the 2.9.0 build in target/release.
   export CARGO_TARGET_DIR="$root/target/gpu-check"
-  say "building with torch 2.11.0 into $CARGO_TARGET_DIR"
+  say "building with torch $torch_version into $CARGO_TARGET_DIR"
   cargo build --release --locked --features tch
 
   mkdir -p "$bundle"
   # Results of an earlier device run would otherwise ride along with the bundle.
   rm -rf "$bundle/out"
-  # Symbols only add size here, and the device tool carries at most 64 MiB of ignored files.
+  # Symbols only add size here: the bundle is copied to the GPU machine.
   strip --strip-all -o "$bundle/dcgan" "$CARGO_TARGET_DIR/release/dcgan"
+  echo "$torch_version" >"$bundle/torch-version"
   local bytes
   bytes="$(stat -c %s "$bundle/dcgan")"
   say "bundle: $bundle/dcgan, $bytes bytes ($(( (bytes + 1048575) / 1048576 )) MiB)"
-  if (( bytes > 64 * 1048576 )); then
-    echo "gpu-check: warning: over 64 MiB, more than the device tool carries" >&2
-  fi
   cat <<EOF
-gpu-check: now run on the GPU machine, from this repository's root with gpu-check/ present:
-  scripts/gpu-check.sh device
-(with the device tool: command "scripts/gpu-check.sh device", carry ["gpu-check"],
-timeout_s 330; the run writes its results under \$OUT)
+gpu-check: now copy this repository with gpu-check/ to the GPU machine and run there, from
+its root: scripts/gpu-check.sh device [OUT]   (results in OUT, default gpu-check/out)
 EOF
 }
 
@@ -139,6 +136,12 @@ print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, cuda available: {c
     return 1
   fi
   say "$info"
+  local built_for
+  built_for="$(cat "$bundle/torch-version" 2>/dev/null || true)"
+  if [[ -n "$built_for" && "$info" != "torch $built_for"* ]]; then
+    fail "environment: the binary was built for torch $built_for; this python has: $info"
+    return 1
+  fi
   if [[ "$mode" == cuda && "$info" != *"cuda available: True"* ]]; then
     fail "environment: torch.cuda.is_available() is False"
     return 1
@@ -303,6 +306,7 @@ device_half() {
   summary
 }
 
+torch_version="${GPU_CHECK_TORCH_VERSION:-2.11.0}"
 case "${1:-}" in
   build) [[ $# -eq 1 ]] || die "build takes no arguments"; build_half ;;
   device)

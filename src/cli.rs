@@ -88,7 +88,8 @@ pub struct Common {
     /// Where run directories go.
     #[arg(long, default_value = "runs")]
     pub runs_dir: PathBuf,
-    /// Train on this backend instead of the configs' own (`flex`).
+    /// Train every config on this backend (flex, tch-cpu, tch-cuda[:N]) instead of the one
+    /// each config names (`train.backend`, default flex).
     #[arg(long)]
     pub backend: Option<String>,
 }

@@ -87,7 +87,8 @@ pub fn plan(
         }
         let label = point.label();
         let where_ = || format!("config {label}");
-        let chosen = Backend::available(&point.config.train.backend).with_context(where_)?;
+        let chosen = Backend::available(&point.config.train.backend)
+            .with_context(|| format!("config {label}: train.backend"))?;
         // `tch-cuda:0` and `tch-cuda` are one backend: one spelling, one hash.
         point.config.train.backend = chosen.to_string();
         let source = cache.source(&point.config.data)?;
