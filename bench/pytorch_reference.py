@@ -213,7 +213,11 @@ def parse_args(argv):
 
 def main(argv):
     args = parse_args(argv)
-    device = torch.device(args.device)
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as e:
+        print(f"pytorch_reference: bad --device {args.device!r}: {e}", file=sys.stderr)
+        return 2
     if device.type not in ("cpu", "cuda"):
         print(f"pytorch_reference: unsupported device {args.device}", file=sys.stderr)
         return 2
