@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::backend::Backend;
 use crate::bench::{self, BenchOptions};
 use crate::data::DatasetCache;
+use crate::report::{self, ReportInput};
 use crate::runner::{self, PlannedRun, SweepSummary};
 use crate::store::{self, RunsDir};
 use crate::sweep;
@@ -39,6 +40,31 @@ pub enum Command {
     Run(RunArgs),
     /// Time training steps on synthetic data (compare with bench/pytorch_reference.py).
     Bench(BenchArgs),
+    /// Draw comparison charts and sample sheets for a sweep's runs and write report.md.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The sweep file whose runs to report on.
+    #[arg(required_unless_present = "runs")]
+    pub file: Option<PathBuf>,
+    /// Compare these runs instead (run hashes, or unique prefixes of them).
+    #[arg(long, num_args = 1.., conflicts_with = "file", value_name = "HASH")]
+    pub runs: Vec<String>,
+    /// Where run directories are.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Where the report goes (default: reports/<sweep name>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Column whose final value the summary chart shows: d_loss, g_loss, d_acc_real,
+    /// d_acc_fake, lr_d or lr_g.
+    #[arg(long, default_value = "g_loss")]
+    pub metric: String,
+    /// The backend the sweep was run with, if `dcgan sweep --backend` overrode the configs'.
+    #[arg(long)]
+    pub backend: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -100,7 +126,83 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<bool> {
         Command::Sweep(args) => sweep_command(&args.file, &args.common, args.dry_run, None),
         Command::Run(args) => sweep_command(&args.file, &args.common, false, Some(1)),
         Command::Bench(args) => bench_command(&args),
+        Command::Report(args) => report_command(&args),
     }
+}
+
+fn report_command(args: &ReportArgs) -> anyhow::Result<bool> {
+    let runs_dir = RunsDir::new(&args.runs_dir);
+    let input = match &args.file {
+        Some(file) => {
+            let sweep = sweep::load(file)?;
+            let runs = report::runs::from_sweep(&sweep, &runs_dir, args.backend.as_deref())
+                .with_context(|| format!("cannot report on sweep {}", file.display()))?;
+            ReportInput {
+                name: sweep.name.clone(),
+                description: sweep.description.clone(),
+                sweep_file: Some(file.clone()),
+                runs_dir: args.runs_dir.clone(),
+                runs,
+                metric: args.metric.clone(),
+            }
+        }
+        None => {
+            let runs = report::runs::from_hashes(&args.runs, &runs_dir)?;
+            ReportInput {
+                name: format!("comparison of {} runs", runs.len()),
+                description: None,
+                sweep_file: None,
+                runs_dir: args.runs_dir.clone(),
+                runs,
+                metric: args.metric.clone(),
+            }
+        }
+    };
+    let out = match &args.out {
+        Some(out) => out.clone(),
+        None => default_report_dir(&input)?,
+    };
+    let counts = report_counts(&input);
+    tracing::info!("report {}: {counts}; writing to {}", input.name, out.display());
+    let written = report::render(input, &out)?;
+    say(format_args!(
+        "wrote {} files to {}; open {}",
+        written.files.len(),
+        out.display(),
+        out.join("report.md").display()
+    ));
+    Ok(true)
+}
+
+/// `reports/<sweep name>/`, or `reports/compare-<first run>-<n>/` for `--runs`.
+fn default_report_dir(input: &ReportInput) -> anyhow::Result<PathBuf> {
+    let name = match &input.sweep_file {
+        Some(_) => input.name.clone(),
+        None => {
+            let first = input.runs.first().map_or("none", |r| r.short.as_str());
+            format!("compare-{first}-{}", input.runs.len())
+        }
+    };
+    let plain = Path::new(&name).components().count() == 1
+        && Path::new(&name).file_name().is_some_and(|n| n == name.as_str());
+    anyhow::ensure!(
+        plain,
+        "the sweep name `{name}` is not a plain folder name, so it cannot name the report \
+         folder under reports/; pass --out"
+    );
+    Ok(PathBuf::from("reports").join(name))
+}
+
+fn report_counts(input: &ReportInput) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for run in &input.runs {
+        match counts.iter_mut().find(|(w, _)| *w == run.status.word()) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((run.status.word(), 1)),
+        }
+    }
+    let parts: Vec<String> = counts.iter().map(|(w, n)| format!("{n} {w}")).collect();
+    format!("{} runs ({})", input.runs.len(), parts.join(", "))
 }
 
 fn bench_command(args: &BenchArgs) -> anyhow::Result<bool> {

@@ -2,8 +2,8 @@
 //!
 //! The modules follow the data: [`config`] and [`sweep`] describe runs, [`hashing`] names
 //! them, [`data`] feeds them, [`model`] and [`balance`] define what is trained and how,
-//! [`train`] runs the loop, [`store`] writes run directories, and [`runner`] ties a sweep
-//! together for the [`cli`].
+//! [`train`] runs the loop, [`store`] writes run directories, [`runner`] ties a sweep
+//! together for the [`cli`], and [`report`] draws comparisons from run directories alone.
 
 pub mod backend;
 pub mod balance;
@@ -13,6 +13,7 @@ pub mod config;
 pub mod data;
 pub mod hashing;
 pub mod model;
+pub mod report;
 pub mod runner;
 pub mod step;
 pub mod store;

@@ -55,6 +55,8 @@ fn at(line: usize) -> String {
 #[derive(Debug, Clone)]
 pub struct Sweep {
     pub name: String,
+    /// The file's `description`, shown at the top of reports.
+    pub description: Option<String>,
     pub source: PathBuf,
     pub points: Vec<SweepPoint>,
 }
@@ -87,7 +89,6 @@ fn label(swept: &[(String, String)]) -> String {
 struct SweepFile {
     name: String,
     #[serde(default)]
-    #[allow(dead_code)] // documented in the file, shown to nobody yet
     description: Option<String>,
     #[serde(default)]
     base: RunConfig,
@@ -131,7 +132,7 @@ pub fn load(path: &Path) -> Result<Sweep, SweepError> {
     for combo in product(&dims) {
         points.push(resolve_point(&file.base, &combo, path, &text)?);
     }
-    Ok(Sweep { name: file.name, source: path.to_path_buf(), points })
+    Ok(Sweep { name: file.name, description: file.description, source: path.to_path_buf(), points })
 }
 
 /// Checks the axes and turns them into dimensions, in expansion order.

@@ -1,0 +1,281 @@
+//! Reports: figures and tables comparing the runs of a sweep, regenerated from `runs/` alone.
+//!
+//! `dcgan report FILE.yaml` finds the run of every config of the sweep ([`runs`]), reads all
+//! their metrics with polars ([`stats`]), turns them into curves ([`series`]), draws the
+//! figures ([`figures`], [`charts`], [`sheets`]) and writes `report.md` ([`markdown`]).
+//! Nothing here depends on the clock or on hash-map order, so the same runs give the same
+//! files, byte for byte.
+
+pub mod charts;
+pub mod figures;
+pub mod markdown;
+pub mod runs;
+pub mod series;
+pub mod sheets;
+pub mod stats;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::store::StoreError;
+use runs::{ReportRun, RunStatus};
+use series::RunSeries;
+use sheets::RunSamples;
+use stats::{FINAL_COLUMNS, Source, Tables};
+
+/// Why a report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot list runs in {path}: {cause}")]
+    RunsDir { path: PathBuf, cause: std::io::Error },
+    #[error("`{prefix}` is not a run hash (hex digits, as in `runs/<hash>/`)")]
+    BadHash { prefix: String },
+    #[error("no run in {root} starts with `{prefix}`; runs there: {candidates}")]
+    UnknownHash { prefix: String, root: PathBuf, candidates: String },
+    #[error("`{prefix}` matches several runs: {candidates}; give more digits")]
+    AmbiguousHash { prefix: String, candidates: String },
+    #[error("{reason}")]
+    Unreadable { reason: String },
+    #[error("unknown metric `{name}`; choose one of: {}", FINAL_COLUMNS.join(", "))]
+    UnknownMetric { name: String },
+    #[error("the report has no runs")]
+    NoRuns,
+    #[error("reading metrics: {0}")]
+    Polars(#[from] polars::error::PolarsError),
+    #[error("{path}: cannot draw chart: {message}")]
+    Chart { path: PathBuf, message: String },
+    #[error("{path}: cannot read or write picture: {message}")]
+    Picture { path: PathBuf, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What to report on.
+pub struct ReportInput {
+    /// The sweep's name (or a name for an ad-hoc comparison), used in titles.
+    pub name: String,
+    pub description: Option<String>,
+    /// The sweep file, when there is one.
+    pub sweep_file: Option<PathBuf>,
+    pub runs_dir: PathBuf,
+    pub runs: Vec<ReportRun>,
+    /// Column whose final value the summary chart shows (one of [`FINAL_COLUMNS`]).
+    pub metric: String,
+}
+
+/// Runs that share every swept value but the seed: replicates of one config.
+#[derive(Debug, Clone)]
+pub struct ConfigGroup {
+    pub index: u32,
+    /// Swept values without the seed (and the sweep's name in a comparison of several).
+    pub key: Vec<(String, String)>,
+    /// Indices into the report's runs.
+    pub runs: Vec<usize>,
+    pub strategy: String,
+    /// Swept values without the strategy, short keys: the legend label within a panel.
+    pub label: String,
+    /// Every swept value but the seed, short keys: the label where strategies mix.
+    pub full_label: String,
+}
+
+/// Per-run and per-config numbers, by index.
+#[derive(Debug, Default)]
+pub struct Numbers {
+    pub per_run: BTreeMap<u32, BTreeMap<String, f64>>,
+    pub per_config: BTreeMap<u32, BTreeMap<String, f64>>,
+    /// Metrics files polars could not read, by run index, with the reason.
+    pub unreadable: BTreeMap<u32, String>,
+}
+
+/// Everything figures and tables are made from.
+pub struct Report {
+    pub input: ReportInput,
+    pub groups: Vec<ConfigGroup>,
+    pub series: BTreeMap<usize, RunSeries>,
+    pub numbers: Numbers,
+    /// Short names of swept keys (`balance.low` → `low`) where they stay unique.
+    pub short_keys: BTreeMap<String, String>,
+}
+
+/// Files a report wrote, relative to its folder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub dir: PathBuf,
+    pub files: Vec<String>,
+}
+
+/// Reads the runs, draws every figure and writes `report.md` into `out`.
+pub fn render(input: ReportInput, out: &Path) -> Result<Written, ReportError> {
+    if input.runs.is_empty() {
+        return Err(ReportError::NoRuns);
+    }
+    if !FINAL_COLUMNS.contains(&input.metric.as_str()) {
+        return Err(ReportError::UnknownMetric { name: input.metric.clone() });
+    }
+    fs::create_dir_all(out).map_err(|e| StoreError::io(out, e))?;
+    let started = Instant::now();
+    let report = load(input)?;
+    let read_s = started.elapsed().as_secs_f64();
+    let figures: Vec<(&str, charts::Figure)> = figures::all(&report);
+    figures
+        .par_iter()
+        .map(|(stem, figure)| figure.save(out, stem, true))
+        .collect::<Result<Vec<()>, _>>()?;
+    let mut files: Vec<String> = figures
+        .iter()
+        .flat_map(|(stem, _)| [format!("{stem}.png"), format!("{stem}.svg")])
+        .collect();
+    let charts_s = started.elapsed().as_secs_f64() - read_s;
+    files.extend(write_samples(&report, out)?);
+    tracing::info!(
+        "read {} runs in {read_s:.2} s, drew charts in {charts_s:.2} s, sample sheets in {:.2} s",
+        report.series.len(),
+        started.elapsed().as_secs_f64() - read_s - charts_s
+    );
+    let text = markdown::render(&report, &files);
+    crate::store::write_atomic(&out.join("report.md"), text.as_bytes())?;
+    files.insert(0, "report.md".to_string());
+    Ok(Written { dir: out.to_path_buf(), files })
+}
+
+/// Groups the runs, reads their metrics and splits them into curves.
+fn load(input: ReportInput) -> Result<Report, ReportError> {
+    let groups = group_runs(&input.runs);
+    let sources = metric_sources(&input.runs, &groups);
+    let (tables, unreadable) = stats::compute(&sources)?;
+    let numbers = numbers(&tables, unreadable)?;
+    let series: BTreeMap<usize, RunSeries> = series::split_runs(&tables.steps, &tables.per_run)?
+        .into_iter()
+        .map(|(run, s)| (run as usize, s))
+        .collect();
+    let short_keys = short_keys(&input.runs);
+    Ok(Report { input, groups, series, numbers, short_keys })
+}
+
+/// The metrics files to read. Failed runs are read for their curves but kept out of the
+/// per-config numbers (their config id is `u32::MAX`).
+fn metric_sources(runs: &[ReportRun], groups: &[ConfigGroup]) -> Vec<Source> {
+    let mut sources = Vec::new();
+    for group in groups {
+        for &i in &group.runs {
+            let Some(path) = runs[i].metrics_file() else { continue };
+            let completed = runs[i].status == RunStatus::Completed;
+            let config = if completed { group.index } else { u32::MAX };
+            sources.push(Source { run: i as u32, config, path });
+        }
+    }
+    sources.sort_by_key(|s| s.run);
+    sources
+}
+
+fn numbers(tables: &Tables, unreadable: Vec<(u32, String)>) -> Result<Numbers, ReportError> {
+    let by_id = |frame: &polars::prelude::DataFrame, id: &str| {
+        let ids = stats::ids(frame, id)?;
+        let mut table: BTreeMap<u32, BTreeMap<String, f64>> = BTreeMap::new();
+        for column in frame.get_column_names() {
+            let values = stats::floats(frame, column)?;
+            for (id, v) in ids.iter().zip(values) {
+                table.entry(*id).or_default().insert(column.to_string(), v);
+            }
+        }
+        Ok::<_, ReportError>(table)
+    };
+    let mut per_config = by_id(&tables.per_config, "config")?;
+    per_config.remove(&u32::MAX);
+    Ok(Numbers {
+        per_run: by_id(&tables.per_run, "run")?,
+        per_config,
+        unreadable: unreadable.into_iter().collect(),
+    })
+}
+
+/// Groups replicates (runs differing only in seed) in order of first appearance.
+pub fn group_runs(runs: &[ReportRun]) -> Vec<ConfigGroup> {
+    let several_sweeps = runs.iter().any(|r| r.sweep != runs[0].sweep);
+    let shorts = short_keys(runs);
+    let short = |k: &str| shorts.get(k).cloned().unwrap_or_else(|| k.to_string());
+    let mut groups: Vec<ConfigGroup> = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let mut key = run.config_key();
+        if several_sweeps {
+            key.insert(0, ("sweep".to_string(), run.sweep.clone()));
+        }
+        if let Some(group) = groups.iter_mut().find(|g| g.key == key) {
+            group.runs.push(i);
+            continue;
+        }
+        let join = |pairs: &mut dyn Iterator<Item = &(String, String)>| {
+            let parts: Vec<String> = pairs.map(|(k, v)| format!("{}={v}", short(k))).collect();
+            if parts.is_empty() { "(base)".to_string() } else { parts.join(" ") }
+        };
+        let label = join(&mut key.iter().filter(|(k, _)| k != "balance.strategy"));
+        let full_label = join(&mut key.iter());
+        groups.push(ConfigGroup {
+            index: groups.len() as u32,
+            key,
+            runs: vec![i],
+            strategy: run.config.balance.strategy.to_string(),
+            label,
+            full_label,
+        });
+    }
+    groups
+}
+
+/// `balance.low` → `low` for every swept key whose last part no other key shares.
+fn short_keys(runs: &[ReportRun]) -> BTreeMap<String, String> {
+    let mut keys: Vec<String> =
+        runs.iter().flat_map(|r| r.swept.iter().map(|p| p.0.clone())).collect();
+    keys.sort();
+    keys.dedup();
+    let last = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
+    keys.iter()
+        .map(|k| {
+            let clash = keys.iter().filter(|o| last(o) == last(k)).count() > 1;
+            (k.clone(), if clash { k.clone() } else { last(k) })
+        })
+        .collect()
+}
+
+/// The contact sheet and one strip per run with sample grids.
+fn write_samples(report: &Report, out: &Path) -> Result<Vec<String>, ReportError> {
+    let runs: Vec<RunSamples> = report
+        .input
+        .runs
+        .iter()
+        .filter(|r| r.dir.is_some())
+        .map(|r| RunSamples {
+            short: r.short.clone(),
+            label: markdown::swept_label(report, r),
+            grids: r.dir.as_deref().map(sheets::list_grids).unwrap_or_default(),
+            side: r.config.data.image_size,
+        })
+        .collect();
+    let mut files = Vec::new();
+    if runs.is_empty() {
+        return Ok(files);
+    }
+    let title = format!("{}: final samples of every run (fixed z)", report.input.name);
+    sheets::contact_sheet(&out.join("samples.png"), &title, &runs)?;
+    files.push("samples.png".to_string());
+    let strips = out.join("strips");
+    fs::create_dir_all(&strips).map_err(|e| StoreError::io(&strips, e))?;
+    let made: Vec<Option<String>> = runs
+        .par_iter()
+        .map(|run| {
+            if run.grids.is_empty() {
+                return Ok(None);
+            }
+            let name = format!("strips/{}.png", run.short);
+            let title = format!("{}: fixed-z samples over training\n{}", run.short, run.label);
+            sheets::strip(&out.join(&name), &title, run)?;
+            Ok(Some(name))
+        })
+        .collect::<Result<_, ReportError>>()?;
+    files.extend(made.into_iter().flatten());
+    Ok(files)
+}

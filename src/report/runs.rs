@@ -1,0 +1,278 @@
+//! Which run directories a report covers, and what state each is in.
+//!
+//! A report reads only what is on disk. For a sweep file it matches each config of the
+//! expanded sweep with the run directory whose stored `config.yaml` is the same config; that
+//! needs no dataset, so figures can be regenerated on a laptop from a copied `runs/`. A config
+//! with no directory is listed as missing rather than dropped.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::backend::Backend;
+use crate::config::RunConfig;
+use crate::hashing;
+use crate::store::manifest::{Manifest, Status};
+use crate::store::{self, RunState, RunsDir};
+use crate::sweep::Sweep;
+
+use super::ReportError;
+
+/// How a run of the report ended, as the report shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunStatus {
+    Completed,
+    /// With the reason from the manifest.
+    Failed(String),
+    /// No run directory holds this config.
+    Missing,
+    /// A directory exists but cannot be trusted; the reason says why.
+    Damaged(String),
+}
+
+impl RunStatus {
+    /// One word for tables.
+    pub fn word(&self) -> &'static str {
+        match self {
+            RunStatus::Completed => "completed",
+            RunStatus::Failed(_) => "failed",
+            RunStatus::Missing => "missing",
+            RunStatus::Damaged(_) => "damaged",
+        }
+    }
+
+    /// Whether the run's metrics can be drawn: completed runs and failed runs that wrote any.
+    pub fn has_metrics(&self) -> bool {
+        matches!(self, RunStatus::Completed | RunStatus::Failed(_))
+    }
+}
+
+/// One run of a report: a config of the sweep and what was found for it.
+#[derive(Debug, Clone)]
+pub struct ReportRun {
+    /// The run directory's name (16 hex digits), or `-` for a missing run.
+    pub short: String,
+    /// Sweep that made the run (from the manifest when there is one).
+    pub sweep: String,
+    /// `(dotted key, value)` of the sweep's axes, seeds included.
+    pub swept: Vec<(String, String)>,
+    pub status: RunStatus,
+    pub dir: Option<PathBuf>,
+    /// The resolved config (the sweep's, or the stored one for `--runs`).
+    pub config: RunConfig,
+    pub manifest: Option<Manifest>,
+}
+
+impl ReportRun {
+    /// The seed of the run, from its config.
+    pub fn seed(&self) -> u64 {
+        self.config.train.seed
+    }
+
+    /// The swept values without the seed: runs that share them are replicates of one config.
+    pub fn config_key(&self) -> Vec<(String, String)> {
+        self.swept.iter().filter(|(k, _)| k != "train.seed").cloned().collect()
+    }
+
+    pub fn metrics_file(&self) -> Option<PathBuf> {
+        let dir = self.dir.as_ref()?;
+        self.status.has_metrics().then(|| dir.join(store::METRICS_FILE))
+    }
+}
+
+/// Every config of `sweep` with the run found for it, in the sweep's order.
+pub fn from_sweep(
+    sweep: &Sweep,
+    runs: &RunsDir,
+    backend: Option<&str>,
+) -> Result<Vec<ReportRun>, ReportError> {
+    let stored = stored_configs(runs.root())?;
+    let mut found = Vec::with_capacity(sweep.points.len());
+    for point in &sweep.points {
+        let mut config = point.config.clone();
+        if let Some(name) = backend {
+            config.train.backend = name.to_string();
+        }
+        config.train.backend = canonical_backend(&config.train.backend);
+        let text = hashing::canonical_text(&config);
+        let dirs = stored.get(&text).map(Vec::as_slice).unwrap_or_default();
+        let run = match pick_dir(dirs) {
+            Some(dir) => read_run(dir, Some(config))?,
+            None => ReportRun {
+                short: "-".to_string(),
+                sweep: sweep.name.clone(),
+                swept: point.swept.clone(),
+                status: RunStatus::Missing,
+                dir: None,
+                config,
+                manifest: None,
+            },
+        };
+        found.push(ReportRun { swept: point.swept.clone(), ..run });
+    }
+    Ok(found)
+}
+
+/// The runs named by hash prefixes, in the order given.
+pub fn from_hashes(prefixes: &[String], runs: &RunsDir) -> Result<Vec<ReportRun>, ReportError> {
+    let mut found: Vec<ReportRun> = Vec::with_capacity(prefixes.len());
+    for prefix in prefixes {
+        let dir = resolve_prefix(runs.root(), prefix)?;
+        if found.iter().any(|r| r.dir.as_deref() == Some(dir.as_path())) {
+            tracing::warn!("{prefix} names a run already in the report; shown once");
+            continue;
+        }
+        found.push(read_run(&dir, None)?);
+    }
+    Ok(found)
+}
+
+/// The one run directory whose name starts with `prefix`; an unknown or ambiguous prefix is
+/// an error listing what there is.
+pub fn resolve_prefix(root: &Path, prefix: &str) -> Result<PathBuf, ReportError> {
+    let valid = !prefix.is_empty() && prefix.chars().all(|c| c.is_ascii_hexdigit());
+    if !valid {
+        return Err(ReportError::BadHash { prefix: prefix.to_string() });
+    }
+    let prefix = prefix.to_ascii_lowercase();
+    let wanted = &prefix[..prefix.len().min(hashing::SHORT_LEN)];
+    let matches: Vec<String> =
+        run_dir_names(root)?.into_iter().filter(|name| name.starts_with(wanted)).collect();
+    match matches.as_slice() {
+        [one] => Ok(root.join(one)),
+        [] => Err(ReportError::UnknownHash {
+            prefix,
+            root: root.to_path_buf(),
+            candidates: run_dir_names(root)?.join(", "),
+        }),
+        many => Err(ReportError::AmbiguousHash { prefix, candidates: many.join(", ") }),
+    }
+}
+
+/// Reads a run directory: its manifest, its stored config and its state.
+fn read_run(dir: &Path, expected: Option<RunConfig>) -> Result<ReportRun, ReportError> {
+    let short = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stored = read_config(dir);
+    let manifest = store::read_manifest(dir);
+    let config = match (expected, &stored) {
+        (Some(config), _) => config,
+        (None, Ok(config)) => config.clone(),
+        (None, Err(reason)) => return Err(ReportError::Unreadable { reason: reason.clone() }),
+    };
+    let status = match &manifest {
+        Err(reason) => RunStatus::Damaged(reason.clone()),
+        Ok(m) => status_of(dir, m),
+    };
+    let manifest = manifest.ok();
+    Ok(ReportRun {
+        short,
+        sweep: manifest.as_ref().map_or_else(String::new, |m| m.sweep.clone()),
+        swept: manifest.as_ref().map_or_else(Vec::new, |m| m.swept.clone()),
+        status,
+        dir: Some(dir.to_path_buf()),
+        config,
+        manifest,
+    })
+}
+
+/// The state the run store sees for a directory with this manifest.
+fn status_of(dir: &Path, manifest: &Manifest) -> RunStatus {
+    let root = dir.parent().unwrap_or(Path::new("."));
+    let at_home = RunsDir::new(root).run_dir(&manifest.hash) == dir;
+    if !at_home {
+        return RunStatus::Damaged(format!("its manifest names another hash, {}", manifest.hash));
+    }
+    match RunsDir::new(root).state(&manifest.hash) {
+        RunState::Completed(_) => RunStatus::Completed,
+        RunState::Failed(m) if m.status == Status::Running => {
+            RunStatus::Damaged("it is still marked running".to_string())
+        }
+        RunState::Failed(m) => RunStatus::Failed(m.failure.clone().unwrap_or_default()),
+        RunState::Damaged(reason) => RunStatus::Damaged(reason),
+        RunState::Missing => RunStatus::Missing,
+    }
+}
+
+/// Canonical config text of every run directory under `root` → the directories holding it.
+fn stored_configs(root: &Path) -> Result<BTreeMap<String, Vec<PathBuf>>, ReportError> {
+    let mut by_text: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for name in run_dir_names(root)? {
+        let dir = root.join(&name);
+        match read_config(&dir) {
+            Ok(config) => by_text.entry(hashing::canonical_text(&config)).or_default().push(dir),
+            Err(reason) => tracing::warn!(run = %name, "left out of the report: {reason}"),
+        }
+    }
+    Ok(by_text)
+}
+
+/// Of several directories holding one config (trained on different datasets), the one that
+/// finished last; the others are named in a warning.
+fn pick_dir(dirs: &[PathBuf]) -> Option<&PathBuf> {
+    let finished =
+        |d: &PathBuf| store::read_manifest(d).ok().and_then(|m| m.finished_at).unwrap_or_default();
+    let chosen = dirs.iter().max_by_key(|d| (finished(d), (*d).clone()))?;
+    if dirs.len() > 1 {
+        let others: Vec<String> =
+            dirs.iter().filter(|d| *d != chosen).map(|d| d.display().to_string()).collect();
+        tracing::warn!(
+            "{} holds the same config as {} (another dataset?); the report uses the newest",
+            others.join(", "),
+            chosen.display()
+        );
+    }
+    Some(chosen)
+}
+
+fn read_config(dir: &Path) -> Result<RunConfig, String> {
+    let path = dir.join(store::CONFIG_FILE);
+    let text =
+        fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut config: RunConfig = serde_yaml::from_str(&text)
+        .map_err(|e| format!("{} is not a valid config: {e}", path.display()))?;
+    config.train.backend = canonical_backend(&config.train.backend);
+    Ok(config)
+}
+
+/// Backend names as runs store them (`tch-cuda:0` → `tch-cuda`); names this build does not
+/// know are kept as written, since reports never train.
+fn canonical_backend(name: &str) -> String {
+    Backend::parse(name).map_or_else(|_| name.to_string(), |b| b.to_string())
+}
+
+/// Names of the run directories under `root`, sorted (hidden folders are not runs).
+fn run_dir_names(root: &Path) -> Result<Vec<String>, ReportError> {
+    let entries = fs::read_dir(root)
+        .map_err(|cause| ReportError::RunsDir { path: root.to_path_buf(), cause })?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_prefixes_resolve_like_git() {
+        let tmp = tempfile::tempdir().unwrap();
+        for name in ["abc123", "abc456", "def000", ".tmp-abc789"] {
+            fs::create_dir(tmp.path().join(name)).unwrap();
+        }
+        let root = tmp.path();
+        assert_eq!(resolve_prefix(root, "ABC1").unwrap(), root.join("abc123"));
+        assert_eq!(resolve_prefix(root, "def000ffff").ok(), None, "longer than the name");
+        let many = resolve_prefix(root, "abc").unwrap_err().to_string();
+        assert!(many.contains("abc123, abc456") && many.contains("more digits"), "{many}");
+        let none = resolve_prefix(root, "fff").unwrap_err().to_string();
+        assert!(none.contains("abc123, abc456, def000"), "{none}");
+        assert!(!none.contains("abc789"), "hidden folders are not runs: {none}");
+        let bad = resolve_prefix(root, "ab/c").unwrap_err().to_string();
+        assert!(bad.contains("not a run hash"), "{bad}");
+    }
+}
