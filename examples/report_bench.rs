@@ -33,6 +33,8 @@ axes:
 ";
 
 fn main() -> anyhow::Result<()> {
+    // The report logs how long reading, charts and sample sheets took.
+    tracing_subscriber::fmt().with_env_filter("warn,dcgan_harness=info").init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let steps: u64 = args.get(1).map_or(Ok(10_000), |s| s.parse()).context("STEPS")?;
     let limit: usize = args.first().map_or(Ok(100), |s| s.parse()).context("RUNS")?;

@@ -215,7 +215,12 @@ fn losses(report: &Report) -> Figure {
         (Metric::GLoss, "G loss (BCE)", "G loss"),
     ];
     let panels = curve_panels(report, |_| true, &metrics, Style::Noisy, false, None);
-    let what = "losses (faint: raw; bold: moving average over 4 % of steps; band: seed range)";
+    let seeds = report.groups.iter().any(|g| runs_of(report, g).len() > 1);
+    let what = if seeds {
+        "losses (bold: mean over seeds of the moving average over 4 % of steps; band: min-max)"
+    } else {
+        "losses (faint: raw; bold: moving average over 4 % of steps)"
+    };
     Figure { title: title(report, what), columns: 2, panels }
 }
 

@@ -13,6 +13,7 @@ use image::imageops::{self, FilterType};
 use image::{DynamicImage, GrayImage, ImageFormat, Rgb, RgbImage};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+use rayon::prelude::*;
 
 use super::ReportError;
 use super::charts::{FAMILY, register_font};
@@ -62,16 +63,12 @@ pub fn contact_sheet(path: &Path, title: &str, runs: &[RunSamples]) -> Result<()
     let cell_h = THUMB + LABEL_H + GAP;
     let (w, h) = (GAP + columns * cell_w, TITLE_H + rows * cell_h);
     let mut sheet = RgbImage::from_pixel(w, h, Rgb([255, 255, 255]));
-    for (i, run) in runs.iter().enumerate() {
+    // Decoding and shrinking the grids is most of the work: in parallel, then placed in order.
+    let thumbs: Vec<RgbImage> = runs.par_iter().map(thumbnail).collect::<Result<_, _>>()?;
+    for (i, thumb) in thumbs.iter().enumerate() {
         let x = GAP + (i as u32 % columns) * cell_w;
         let y = TITLE_H + (i as u32 / columns) * cell_h;
-        if let Some((_, grid)) = run.grids.last() {
-            let thumb = imageops::resize(&read_gray(grid)?, THUMB, THUMB, FilterType::Triangle);
-            imageops::overlay(&mut sheet, &DynamicImage::from(thumb).to_rgb8(), x.into(), y.into());
-        } else {
-            let blank = RgbImage::from_pixel(THUMB, THUMB, Rgb([215, 215, 215]));
-            imageops::overlay(&mut sheet, &blank, x.into(), y.into());
-        }
+        imageops::overlay(&mut sheet, thumb, x.into(), y.into());
     }
     let labels = runs.iter().enumerate().flat_map(|(i, run)| {
         let x = (GAP + (i as u32 % columns) * cell_w + THUMB / 2) as i32;
@@ -88,6 +85,15 @@ pub fn contact_sheet(path: &Path, title: &str, runs: &[RunSamples]) -> Result<()
     let labels: Vec<(String, i32, i32)> = labels.collect();
     write_text(&mut sheet, title, &labels, path)?;
     save_png(path, &DynamicImage::from(sheet))
+}
+
+/// A run's final grid shrunk to the sheet's cell, or a grey square when it has none.
+fn thumbnail(run: &RunSamples) -> Result<RgbImage, ReportError> {
+    let Some((_, grid)) = run.grids.last() else {
+        return Ok(RgbImage::from_pixel(THUMB, THUMB, Rgb([215, 215, 215])));
+    };
+    let thumb = imageops::resize(&read_gray(grid)?, THUMB, THUMB, FilterType::Triangle);
+    Ok(DynamicImage::from(thumb).to_rgb8())
 }
 
 /// Writes one run's strip: the first row of tiles of up to [`STRIP_STEPS`] grids, one row
