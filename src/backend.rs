@@ -37,18 +37,7 @@ impl Backend {
     /// Parses a backend name as written in configs and on the command line, and checks that
     /// this binary has it compiled in.
     pub fn parse(name: &str) -> Result<Self, BackendError> {
-        let backend = match name {
-            "flex" => Backend::Flex,
-            "tch-cpu" => Backend::TchCpu,
-            "tch-cuda" => Backend::TchCuda(0),
-            _ => match name.strip_prefix("tch-cuda:").map(str::parse) {
-                Some(Ok(index)) => Backend::TchCuda(index),
-                _ => {
-                    let known = KNOWN.join(", ");
-                    return Err(BackendError::Unknown { name: name.into(), known });
-                }
-            },
-        };
+        let backend = Self::parse_name(name)?;
         let feature = backend.feature();
         let compiled = match feature {
             "flex" => cfg!(feature = "flex"),
@@ -59,6 +48,23 @@ impl Backend {
         } else {
             Err(BackendError::NotCompiled { name: name.into(), feature })
         }
+    }
+
+    /// Parses a backend name without asking whether this binary can run it (reports name
+    /// backends of runs made elsewhere).
+    pub fn parse_name(name: &str) -> Result<Self, BackendError> {
+        Ok(match name {
+            "flex" => Backend::Flex,
+            "tch-cpu" => Backend::TchCpu,
+            "tch-cuda" => Backend::TchCuda(0),
+            _ => match name.strip_prefix("tch-cuda:").map(str::parse) {
+                Some(Ok(index)) => Backend::TchCuda(index),
+                _ => {
+                    let known = KNOWN.join(", ");
+                    return Err(BackendError::Unknown { name: name.into(), known });
+                }
+            },
+        })
     }
 
     /// Parses the name and checks the hardware it needs is there (a visible CUDA GPU).

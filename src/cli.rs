@@ -149,7 +149,10 @@ fn report_command(args: &ReportArgs) -> anyhow::Result<bool> {
         None => {
             let runs = report::runs::from_hashes(&args.runs, &runs_dir)?;
             ReportInput {
-                name: format!("comparison of {} runs", runs.len()),
+                name: match runs.len() {
+                    1 => "comparison of 1 run".to_string(),
+                    n => format!("comparison of {n} runs"),
+                },
                 description: None,
                 sweep_file: None,
                 runs_dir: args.runs_dir.clone(),

@@ -176,7 +176,7 @@ fn a_report_over_a_real_sweep_lists_every_run_and_matches_the_parquet_files() {
         ("learning-rates.png", (1700, 384)),
         ("skips.png", (1700, 384)),
         // A heatmap (strategy x learning rates), no legend.
-        ("summary.png", (620, 384)),
+        ("summary.png", (850, 384)),
         // 8 runs with directories: 3 x 3 thumbnails of 264 px, 12 px gaps, 52 px labels.
         ("samples.png", (12 + 3 * 276, 40 + 3 * 328)),
     ];
@@ -250,4 +250,88 @@ fn runs_named_by_hash_prefix_are_compared_and_bad_prefixes_are_refused() {
     let out = dcgan(tmp.path(), &["report", file.to_str().unwrap(), "--runs-dir", "nowhere"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("nowhere"), "{}", stderr(&out));
+}
+
+#[test]
+fn damaged_runs_are_flagged_and_the_rest_of_the_report_is_drawn() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Square brackets in the runs dir: paths are read literally, never as glob patterns.
+    let runs_dir = "runs[1]";
+    let text = sweep_text(false)
+        .replace("steps: 40", "steps: 8")
+        .replace("sample_every: 10", "sample_every: 4")
+        .replace("seeds: [0, 1]", "seeds: [0]");
+    let file = write_file(tmp.path(), "tiny.yaml", &text);
+    dcgan(tmp.path(), &["sweep", file.to_str().unwrap(), "--runs-dir", runs_dir]);
+    let runs = run_dirs(&tmp.path().join(runs_dir));
+    let by_strategy = |s: &str| {
+        let dir = runs.iter().find(|d| {
+            let m = manifest(d);
+            m.swept.iter().any(|(k, v)| k == "balance.strategy" && v == s)
+                && m.swept.iter().any(|(k, v)| k == "train.lr_d" && v == "0.00005")
+        });
+        dir.unwrap().clone()
+    };
+    let (none, skip, adjust) = (by_strategy("none"), by_strategy("skip"), by_strategy("lr-adjust"));
+    let short = |d: &Path| d.file_name().unwrap().to_string_lossy().into_owned();
+
+    // A copy of a completed run under another name, truncated metrics, a corrupt final
+    // sample grid, and a lost config.yaml.
+    let copy = tmp.path().join(runs_dir).join("ffffffffffffffff");
+    std::fs::create_dir(&copy).unwrap();
+    for entry in ["config.yaml", "manifest.json", "metrics.parquet"] {
+        std::fs::copy(none.join(entry), copy.join(entry)).unwrap();
+    }
+    let parquet = std::fs::read(skip.join("metrics.parquet")).unwrap();
+    std::fs::write(skip.join("metrics.parquet"), &parquet[..parquet.len() / 2]).unwrap();
+    std::fs::write(none.join("samples/step_000008.png"), b"not a picture").unwrap();
+    std::fs::remove_file(adjust.join("config.yaml")).unwrap();
+
+    let args = ["report", file.to_str().unwrap(), "--runs-dir", runs_dir, "--out", "rep"];
+    let out = dcgan(tmp.path(), &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let md = std::fs::read_to_string(tmp.path().join("rep/report.md")).unwrap();
+
+    // The real run is used, the copy is named as left out.
+    assert_eq!(table_row(&md, &format!("`{}`", short(&none)))[5], "completed", "{md}");
+    assert!(md.contains("`ffffffffffffffff` (damaged) holds the same config; left out"), "{md}");
+    // Truncated metrics: the run is damaged, in the table and in the count.
+    assert_eq!(table_row(&md, &format!("`{}`", short(&skip)))[5], "damaged", "{md}");
+    assert!(md.contains("metrics unreadable, left out"), "{md}");
+    // No config.yaml: the directory is found through its manifest and shown as damaged.
+    assert_eq!(table_row(&md, &format!("`{}`", short(&adjust)))[5], "damaged", "{md}");
+    assert!(md.contains("config.yaml"), "{md}");
+    assert!(md.contains("- Runs: 4 (1 completed, 1 failed, 0 missing, 2 damaged)"), "{md}");
+    // The unreadable grid is named; the sheets are still drawn.
+    assert!(md.contains("step_000008.png"), "{md}");
+    assert!(image::open(tmp.path().join("rep/samples.png")).is_ok());
+    let strip = tmp.path().join(format!("rep/strips/{}.png", short(&none)));
+    let strip = image::open(strip).unwrap();
+    assert_eq!(strip.height(), 44 + 68, "only the readable grid (step 4) is in the strip");
+
+    // A backend name that does not exist is refused, as `dcgan sweep` refuses it.
+    let bogus = ["report", file.to_str().unwrap(), "--runs-dir", runs_dir, "--backend", "bogus"];
+    let out = dcgan(tmp.path(), &bogus);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown backend"), "{}", stderr(&out));
+}
+
+#[test]
+fn runs_of_one_config_from_two_sweeps_are_seeds_of_one_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let one =
+        sweep_text(false).replace("steps: 40", "steps: 4").replace("seeds: [0, 1]", "seeds: [0]");
+    let file = write_file(tmp.path(), "one.yaml", &one);
+    dcgan(tmp.path(), &["sweep", file.to_str().unwrap(), "--runs-dir", "runs"]);
+    let two =
+        one.replace("name: tiny-report", "name: more-seeds").replace("seeds: [0]", "seeds: [0, 1]");
+    let file = write_file(tmp.path(), "two.yaml", &two);
+    dcgan(tmp.path(), &["sweep", file.to_str().unwrap(), "--runs-dir", "runs"]);
+
+    let out = dcgan(tmp.path(), &["report", file.to_str().unwrap(), "--runs-dir", "runs"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let md = std::fs::read_to_string(tmp.path().join("reports/more-seeds/report.md")).unwrap();
+    let row = table_row(&md, "strategy=skip lr_d=0.00005 lr_g=0.0002");
+    assert_eq!(row[1], "2", "the seed-0 run of the first sweep counts: {row:?}");
+    assert!(!md.contains("sweep="), "the sweep's name is not a swept value: {md}");
 }

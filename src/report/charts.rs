@@ -157,7 +157,9 @@ impl Figure {
         let columns = self.columns.clamp(1, self.panels.len().max(1));
         let rows = self.panels.len().div_ceil(columns).max(1);
         let legend = if self.panels.iter().any(|p| !p.legend.is_empty()) { LEGEND_W } else { 0 };
-        ((PANEL_W + legend) * columns as u32, TITLE_H + PANEL_H * rows as u32)
+        // Never narrower than one panel with its legend, so the title fits.
+        let width = ((PANEL_W + legend) * columns as u32).max(PANEL_W + LEGEND_W);
+        (width, TITLE_H + PANEL_H * rows as u32)
     }
 
     /// Draws the figure as `<stem>.png` and, when `svg`, `<stem>.svg` in `dir`.
@@ -201,13 +203,13 @@ impl Figure {
         let rows = self.panels.len().div_ceil(columns).max(1);
         let has_legend = self.panels.iter().any(|p| !p.legend.is_empty());
         for (panel, area) in self.panels.iter().zip(body.split_evenly((rows, columns))) {
-            let (plot, legend) = if has_legend {
-                area.split_horizontally(PANEL_W)
+            if has_legend {
+                let (plot, legend) = area.split_horizontally(PANEL_W);
+                draw_plot(&plot, panel)?;
+                draw_legend(&legend, &panel.legend)?;
             } else {
-                area.split_horizontally(PANEL_W + 1)
-            };
-            draw_plot(&plot, panel)?;
-            draw_legend(&legend, &panel.legend)?;
+                draw_plot(&area, panel)?;
+            }
         }
         Ok(())
     }
@@ -310,9 +312,27 @@ fn draw_curves<DB: DrawingBackend>(
     for line in &c.lines {
         let style = line.colour.mix(line.opacity).stroke_width(line.width);
         let points = line.points.iter().map(|(x, y)| (*x, tf(*y))).filter(|(_, y)| y.is_finite());
+        let points: Vec<(f64, f64)> = points.collect();
+        if let [single] = points.as_slice() {
+            // A line needs two points; a lone value (one G update in a run) is a dot.
+            let dot = Circle::new(*single, line.width + 2, style.filled());
+            chart.draw_series(std::iter::once(dot)).map_err(fail)?;
+        }
         chart.draw_series(LineSeries::new(points, style)).map_err(fail)?;
     }
+    if c.lines.iter().all(|l| l.points.is_empty()) && c.bands.is_empty() {
+        let note = (FAMILY, 14).into_font().color(&GREY).pos(centre());
+        let (w, h) = area.dim_in_pixel();
+        area.draw_text("no values to draw", &note, ((w / 2) as i32, (h / 2) as i32))
+            .map_err(fail)?;
+    }
     Ok(())
+}
+
+/// A value for a label: four decimals, or three significant digits for small values (a
+/// learning rate of 5e-5 would otherwise print as 0.0001).
+pub fn value_text(v: f64) -> String {
+    if v != 0.0 && v.abs() < 0.01 { format!("{v:.3e}") } else { format!("{v:.4}") }
 }
 
 /// Axis numbers without float noise: `0.1`, not `0.10000000000000001`.
@@ -447,7 +467,7 @@ fn draw_heatmap<DB: DrawingBackend>(
             rect.set_margin(1, 1, 1, 1);
             chart.draw_series(std::iter::once(rect)).map_err(fail)?;
             let ink = if v.is_finite() && t < 0.55 { WHITE } else { BLACK };
-            let text = if v.is_finite() { format!("{v:.4}") } else { "n/a".to_string() };
+            let text = if v.is_finite() { value_text(*v) } else { "n/a".to_string() };
             let style = (FAMILY, 14).into_font().color(&ink).pos(centre());
             let at = (SegmentValue::CenterOf(i), SegmentValue::CenterOf(j));
             chart.draw_series(std::iter::once(Text::new(text, at, style))).map_err(fail)?;

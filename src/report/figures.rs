@@ -5,7 +5,8 @@
 //! one. Replicates (seeds) of a config are drawn as their mean with a min-max band.
 
 use super::charts::{
-    Band, Bar, Curves, Figure, GREY, Heatmap, LegendEntry, Line, PALETTE, Panel, Plot,
+    Band, Bar, Curves, Figure, GREY, Heatmap, LegendEntry, Line, PALETTE, Panel, Plot, colour_map,
+    value_text,
 };
 use super::series::{self, BUCKETS, Metric, RunSeries};
 use super::{ConfigGroup, Report};
@@ -21,6 +22,10 @@ enum Style {
     /// A 0/1 column as the share of steps in a moving window (skipped updates).
     Rate,
 }
+
+/// The file stems of every figure a report can draw.
+pub const STEMS: [&str; 7] =
+    ["losses", "accuracy", "zones", "learning-rates", "skips", "summary", "samples"];
 
 /// Every figure of the report with its file stem, in the order report.md shows them.
 pub fn all(report: &Report) -> Vec<(&'static str, Figure)> {
@@ -230,7 +235,8 @@ fn accuracy(report: &Report) -> Figure {
         (Metric::AccReal, "D accuracy on real (share)", "D accuracy on real"),
         (Metric::AccFake, "D accuracy on fake (share)", "D accuracy on fake"),
     ];
-    let range = Some((0.0, 1.0));
+    // A little past 0 and 1, so curves lying on them are not hidden by the axes.
+    let range = Some((-0.02, 1.02));
     let panels = curve_panels(report, |_| true, &metrics, Style::Noisy, false, range);
     let what = "D accuracy (dashed: low and high thresholds)";
     Figure { title: title(report, what), columns: 2, panels }
@@ -280,7 +286,7 @@ fn skips(report: &Report) -> Option<Figure> {
         (Metric::DSkip, "share of steps without D update", "D updates skipped"),
         (Metric::GSkip, "share of steps without G update", "G updates skipped"),
     ];
-    let panels = curve_panels(report, keep, &metrics, Style::Rate, false, Some((0.0, 1.0)));
+    let panels = curve_panels(report, keep, &metrics, Style::Rate, false, Some((-0.02, 1.02)));
     let what = "skipped updates of skip runs (moving share over 5 % of steps)";
     Some(Figure { title: title(report, what), columns: 2, panels })
 }
@@ -294,7 +300,7 @@ fn summary(report: &Report) -> Figure {
         stats.and_then(|s| s.get(&format!("{stat}_{what}"))).copied().unwrap_or(f64::NAN)
     };
     let dims = axes(&report.groups);
-    let what = format!("final {metric} (mean of the last 10 % of steps) by config");
+    let what = format!("final {metric} by config (mean of its last 10 % of steps, over seeds)");
     if dims.len() >= 2 {
         let panels = heatmaps(report, &dims, |g| value(g, "mean"));
         let columns = panels.len().min(2);
@@ -306,8 +312,13 @@ fn summary(report: &Report) -> Figure {
         spread: Some((value(g, "min"), value(g, "max"))).filter(|_| runs_of(report, g).len() > 1),
         colour: PALETTE[i % PALETTE.len()],
     });
-    let plot = Plot::Bars { y_label: format!("final {metric}"), bars: bars.collect() };
-    let legend = vec![LegendEntry::line("whisker: min-max over seeds", GREY)];
+    let bars: Vec<Bar> = bars.collect();
+    let whiskers = bars.iter().any(|b| b.spread.is_some());
+    let plot = Plot::Bars { y_label: format!("final {metric}"), bars };
+    let legend = match whiskers {
+        true => vec![LegendEntry::line("whisker: min-max over seeds", GREY)],
+        false => Vec::new(),
+    };
     let panel = Panel { title: "mean over seeds".into(), plot, legend };
     Figure { title: title(report, &what), columns: 1, panels: vec![panel] }
 }
@@ -321,8 +332,8 @@ fn heatmaps(report: &Report, dims: &[Axis], value: impl Fn(&ConfigGroup) -> f64)
     let facet_of = |i: usize| {
         let parts = (0..dims.len()).filter(|d| *d != x && *d != y);
         let parts: Vec<String> =
-            parts.map(|d| format!("{}={}", dims[d].name, dims[d].of_config[i])).collect();
-        parts.join(" ")
+            parts.map(|d| format!("{} = {}", dims[d].name, dims[d].of_config[i])).collect();
+        parts.join("; ")
     };
     let groups = &report.groups;
     let values: Vec<f64> = groups.iter().map(&value).collect();
@@ -349,8 +360,12 @@ fn heatmaps(report: &Report, dims: &[Axis], value: impl Fn(&ConfigGroup) -> f64)
             cells,
             range,
         };
-        let title = if facet.is_empty() { "mean over seeds".to_string() } else { facet };
-        panels.push(Panel { title, plot: Plot::Heatmap(map), legend: Vec::new() });
+        let title = if facet.is_empty() { "one cell per config".to_string() } else { facet };
+        let legend = vec![
+            LegendEntry::line(format!("lowest: {}", value_text(range.0)), colour_map(0.0)),
+            LegendEntry::line(format!("highest: {}", value_text(range.1)), colour_map(1.0)),
+        ];
+        panels.push(Panel { title, plot: Plot::Heatmap(map), legend });
     }
     panels
 }

@@ -24,10 +24,10 @@ const SUMMARY: [(&str, &str, bool); 9] = [
 ];
 
 /// The whole file.
-pub fn render(report: &Report, files: &[String]) -> String {
+pub fn render(report: &Report, files: &[String], picture_problems: &[String]) -> String {
     let mut md = String::new();
     header(report, &mut md);
-    configs_table(report, &mut md);
+    configs_table(report, picture_problems, &mut md);
     summary_table(report, &mut md);
     figures(report, files, &mut md);
     md
@@ -53,7 +53,8 @@ fn header(report: &Report, md: &mut String) {
     if let Some(file) = &input.sweep_file {
         let _ = writeln!(md, "- Sweep file: `{}`", file.display());
     }
-    let count = |word: &str| input.runs.iter().filter(|r| r.status.word() == word).count();
+    let words: Vec<&str> = (0..input.runs.len()).map(|i| status_word(report, i)).collect();
+    let count = |word: &str| words.iter().filter(|w| **w == word).count();
     let _ = writeln!(
         md,
         "- Runs: {} ({} completed, {} failed, {} missing, {} damaged) in `{}`",
@@ -73,7 +74,7 @@ fn header(report: &Report, md: &mut String) {
     );
 }
 
-fn configs_table(report: &Report, md: &mut String) {
+fn configs_table(report: &Report, picture_problems: &[String], md: &mut String) {
     let keys = swept_keys(report);
     let _ = writeln!(md, "## Runs\n");
     let mut head = vec!["run".to_string()];
@@ -87,14 +88,22 @@ fn configs_table(report: &Report, md: &mut String) {
             let value = run.swept.iter().find(|(k, _)| k == key).map(|p| p.1.clone());
             row.push(value.unwrap_or_else(|| "-".to_string()));
         }
-        let unreadable = report.numbers.unreadable.contains_key(&(i as u32));
-        row.push(if unreadable { "damaged" } else { run.status.word() }.to_string());
+        row.push(status_word(report, i).to_string());
         row.push(steps(report, i, run));
         row.push(run.manifest.as_ref().and_then(|m| m.duration_s).map_or("-".into(), duration));
         table_row(md, &row);
     }
     md.push('\n');
-    problems(report, md);
+    problems(report, picture_problems, md);
+}
+
+/// A run's status as the report shows it: a run whose metrics polars cannot read is damaged.
+fn status_word(report: &Report, i: usize) -> &'static str {
+    if report.numbers.unreadable.contains_key(&(i as u32)) {
+        "damaged"
+    } else {
+        report.input.runs[i].status.word()
+    }
 }
 
 /// Swept keys of all runs in order of first appearance.
@@ -119,11 +128,14 @@ fn steps(report: &Report, i: usize, run: &ReportRun) -> String {
 }
 
 /// Why runs are failed, damaged or unreadable, one line each.
-fn problems(report: &Report, md: &mut String) {
+fn problems(report: &Report, picture_problems: &[String], md: &mut String) {
     let mut lines = Vec::new();
     for (i, run) in report.input.runs.iter().enumerate() {
         let name = format!("`{}` ({})", run.short, swept_label(report, run));
         match &run.status {
+            RunStatus::Failed(reason) if reason.is_empty() => {
+                lines.push(format!("{name} failed (its manifest gives no reason)"))
+            }
             RunStatus::Failed(reason) => lines.push(format!("{name} failed: {reason}")),
             RunStatus::Damaged(reason) => lines.push(format!("{name} is damaged: {reason}")),
             RunStatus::Missing => lines.push(format!("{name} has no run directory yet")),
@@ -132,7 +144,9 @@ fn problems(report: &Report, md: &mut String) {
         if let Some(reason) = report.numbers.unreadable.get(&(i as u32)) {
             lines.push(format!("{name}: metrics unreadable, left out: {reason}"));
         }
+        lines.extend(run.left_out.iter().map(|note| format!("{name}: {note}")));
     }
+    lines.extend(picture_problems.iter().cloned());
     if lines.is_empty() {
         return;
     }

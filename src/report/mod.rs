@@ -116,6 +116,10 @@ pub fn render(input: ReportInput, out: &Path) -> Result<Written, ReportError> {
     if !FINAL_COLUMNS.contains(&input.metric.as_str()) {
         return Err(ReportError::UnknownMetric { name: input.metric.clone() });
     }
+    if out.exists() && !out.is_dir() {
+        let not_a_dir = std::io::Error::new(std::io::ErrorKind::AlreadyExists, "not a folder");
+        return Err(StoreError::io(out, not_a_dir).into());
+    }
     fs::create_dir_all(out).map_err(|e| StoreError::io(out, e))?;
     let started = Instant::now();
     let report = load(input)?;
@@ -130,16 +134,41 @@ pub fn render(input: ReportInput, out: &Path) -> Result<Written, ReportError> {
         .flat_map(|(stem, _)| [format!("{stem}.png"), format!("{stem}.svg")])
         .collect();
     let charts_s = started.elapsed().as_secs_f64() - read_s;
-    files.extend(write_samples(&report, out)?);
+    let (pictures, picture_problems) = write_samples(&report, out)?;
+    files.extend(pictures);
     tracing::info!(
         "read {} runs in {read_s:.2} s, drew charts in {charts_s:.2} s, sample sheets in {:.2} s",
         report.series.len(),
         started.elapsed().as_secs_f64() - read_s - charts_s
     );
-    let text = markdown::render(&report, &files);
+    let text = markdown::render(&report, &files, &picture_problems);
     crate::store::write_atomic(&out.join("report.md"), text.as_bytes())?;
     files.insert(0, "report.md".to_string());
+    remove_stale(out, &files)?;
     Ok(Written { dir: out.to_path_buf(), files })
+}
+
+/// Removes pictures an earlier report wrote that this one did not (a strip of a run that is
+/// gone, the skip chart of a sweep that no longer has skip runs), so the folder is what a
+/// fresh report would write. Only file names the report itself uses are touched.
+fn remove_stale(out: &Path, written: &[String]) -> Result<(), ReportError> {
+    let mut ours: Vec<String> = figures::STEMS
+        .iter()
+        .flat_map(|stem| [format!("{stem}.png"), format!("{stem}.svg")])
+        .collect();
+    if let Ok(entries) = fs::read_dir(out.join("strips")) {
+        let names = entries.filter_map(|e| e.ok()).map(|e| e.file_name());
+        let names = names.filter_map(|n| n.to_str().map(str::to_string));
+        ours.extend(names.filter(|n| n.ends_with(".png")).map(|n| format!("strips/{n}")));
+    }
+    for name in ours.iter().filter(|n| !written.contains(n)) {
+        let path = out.join(name);
+        if path.is_file() {
+            fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+            tracing::info!("removed {} (not part of this report)", path.display());
+        }
+    }
+    Ok(())
 }
 
 /// Groups the runs, reads their metrics and splits them into curves.
@@ -193,25 +222,28 @@ fn numbers(tables: &Tables, unreadable: Vec<(u32, String)>) -> Result<Numbers, R
     })
 }
 
-/// Groups replicates (runs differing only in seed) in order of first appearance.
+/// Groups replicates (runs whose configs differ only in the seed) in order of first
+/// appearance. Labels come from the swept values; two groups that would share a label (runs
+/// of different sweeps, compared by hash) get their sweep's name or a number added.
 pub fn group_runs(runs: &[ReportRun]) -> Vec<ConfigGroup> {
-    let several_sweeps = runs.iter().any(|r| r.sweep != runs[0].sweep);
     let shorts = short_keys(runs);
     let short = |k: &str| shorts.get(k).cloned().unwrap_or_else(|| k.to_string());
+    let join = |pairs: &mut dyn Iterator<Item = &(String, String)>| {
+        let parts: Vec<String> = pairs.map(|(k, v)| format!("{}={v}", short(k))).collect();
+        if parts.is_empty() { "(base)".to_string() } else { parts.join(" ") }
+    };
     let mut groups: Vec<ConfigGroup> = Vec::new();
+    let mut identities: Vec<String> = Vec::new();
     for (i, run) in runs.iter().enumerate() {
-        let mut key = run.config_key();
-        if several_sweeps {
-            key.insert(0, ("sweep".to_string(), run.sweep.clone()));
-        }
-        if let Some(group) = groups.iter_mut().find(|g| g.key == key) {
-            group.runs.push(i);
+        let mut config = run.config.clone();
+        config.train.seed = 0;
+        let identity = crate::hashing::canonical_text(&config);
+        if let Some(at) = identities.iter().position(|known| *known == identity) {
+            groups[at].runs.push(i);
             continue;
         }
-        let join = |pairs: &mut dyn Iterator<Item = &(String, String)>| {
-            let parts: Vec<String> = pairs.map(|(k, v)| format!("{}={v}", short(k))).collect();
-            if parts.is_empty() { "(base)".to_string() } else { parts.join(" ") }
-        };
+        identities.push(identity);
+        let key = run.config_key();
         let label = join(&mut key.iter().filter(|(k, _)| k != "balance.strategy"));
         let full_label = join(&mut key.iter());
         groups.push(ConfigGroup {
@@ -223,7 +255,25 @@ pub fn group_runs(runs: &[ReportRun]) -> Vec<ConfigGroup> {
             full_label,
         });
     }
+    tell_apart(&mut groups, runs);
     groups
+}
+
+/// Adds the sweep's name (or a number) to labels that two groups share.
+fn tell_apart(groups: &mut [ConfigGroup], runs: &[ReportRun]) {
+    for i in 0..groups.len() {
+        let twins: Vec<usize> =
+            (0..groups.len()).filter(|&j| groups[j].full_label == groups[i].full_label).collect();
+        if twins.len() < 2 {
+            continue;
+        }
+        for (n, &j) in twins.iter().enumerate() {
+            let sweep = &runs[groups[j].runs[0]].sweep;
+            let tag = if sweep.is_empty() { format!(" #{}", n + 1) } else { format!(" ({sweep})") };
+            groups[j].label.push_str(&tag);
+            groups[j].full_label.push_str(&tag);
+        }
+    }
 }
 
 /// `balance.low` → `low` for every swept key whose last part no other key shares.
@@ -241,13 +291,11 @@ fn short_keys(runs: &[ReportRun]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The contact sheet and one strip per run with sample grids.
-fn write_samples(report: &Report, out: &Path) -> Result<Vec<String>, ReportError> {
-    let runs: Vec<RunSamples> = report
-        .input
-        .runs
-        .iter()
-        .filter(|r| r.dir.is_some())
+/// The contact sheet and one strip per run with sample grids; also what was wrong with
+/// the runs' pictures, for report.md.
+fn write_samples(report: &Report, out: &Path) -> Result<(Vec<String>, Vec<String>), ReportError> {
+    let with_dirs = report.input.runs.iter().filter(|r| r.dir.is_some());
+    let runs: Vec<RunSamples> = with_dirs
         .map(|r| RunSamples {
             short: r.short.clone(),
             label: markdown::swept_label(report, r),
@@ -255,27 +303,32 @@ fn write_samples(report: &Report, out: &Path) -> Result<Vec<String>, ReportError
             side: r.config.data.image_size,
         })
         .collect();
-    let mut files = Vec::new();
+    let (mut files, mut problems) = (Vec::new(), Vec::new());
     if runs.is_empty() {
-        return Ok(files);
+        return Ok((files, problems));
+    }
+    let decoded: Vec<sheets::Decoded> = runs.par_iter().map(sheets::decode).collect();
+    for (run, d) in runs.iter().zip(&decoded) {
+        if run.grids.is_empty() {
+            problems.push(format!("`{}` has no sample grids in samples/", run.short));
+        }
+        problems.extend(d.problems.iter().map(|p| format!("`{}`: {p}", run.short)));
     }
     let title = format!("{}: final samples of every run (fixed z)", report.input.name);
-    sheets::contact_sheet(&out.join("samples.png"), &title, &runs)?;
+    sheets::contact_sheet(&out.join("samples.png"), &title, &runs, &decoded)?;
     files.push("samples.png".to_string());
     let strips = out.join("strips");
     fs::create_dir_all(&strips).map_err(|e| StoreError::io(&strips, e))?;
     let made: Vec<Option<String>> = runs
         .par_iter()
-        .map(|run| {
-            if run.grids.is_empty() {
-                return Ok(None);
-            }
+        .zip(&decoded)
+        .map(|(run, d)| {
             let name = format!("strips/{}.png", run.short);
             let title = format!("{}: fixed-z samples over training\n{}", run.short, run.label);
-            sheets::strip(&out.join(&name), &title, run)?;
-            Ok(Some(name))
+            let written = sheets::strip(&out.join(&name), &title, run, d)?;
+            Ok(written.then_some(name))
         })
         .collect::<Result<_, ReportError>>()?;
     files.extend(made.into_iter().flatten());
-    Ok(files)
+    Ok((files, problems))
 }

@@ -61,6 +61,8 @@ pub struct ReportRun {
     /// The resolved config (the sweep's, or the stored one for `--runs`).
     pub config: RunConfig,
     pub manifest: Option<Manifest>,
+    /// Other directories that hold the same config and were left out, with their state.
+    pub left_out: Vec<String>,
 }
 
 impl ReportRun {
@@ -86,6 +88,10 @@ pub fn from_sweep(
     runs: &RunsDir,
     backend: Option<&str>,
 ) -> Result<Vec<ReportRun>, ReportError> {
+    if let Some(name) = backend {
+        Backend::parse_name(name)
+            .map_err(|e| ReportError::Unreadable { reason: format!("--backend: {e}") })?;
+    }
     let stored = stored_configs(runs.root())?;
     let mut found = Vec::with_capacity(sweep.points.len());
     for point in &sweep.points {
@@ -95,22 +101,45 @@ pub fn from_sweep(
         }
         config.train.backend = canonical_backend(&config.train.backend);
         let text = hashing::canonical_text(&config);
-        let dirs = stored.get(&text).map(Vec::as_slice).unwrap_or_default();
-        let run = match pick_dir(dirs) {
-            Some(dir) => read_run(dir, Some(config))?,
-            None => ReportRun {
-                short: "-".to_string(),
-                sweep: sweep.name.clone(),
-                swept: point.swept.clone(),
-                status: RunStatus::Missing,
-                dir: None,
-                config,
-                manifest: None,
-            },
+        let dirs = stored.by_config.get(&text).map(Vec::as_slice).unwrap_or_default();
+        let mut run = match pick_dir(dirs) {
+            Some((dir, left_out)) => ReportRun { left_out, ..read_run(dir, Some(config))? },
+            None => unreadable_match(&stored.unreadable, &sweep.name, &point.swept, config),
         };
-        found.push(ReportRun { swept: point.swept.clone(), ..run });
+        // Runs made by another sweep with the same config count as this sweep's.
+        run.sweep = sweep.name.clone();
+        run.swept = point.swept.clone();
+        found.push(run);
     }
     Ok(found)
+}
+
+/// A config with no readable run: a directory whose config.yaml cannot be read but whose
+/// manifest names this sweep and these values is shown as damaged; otherwise it is missing.
+fn unreadable_match(
+    unreadable: &[(PathBuf, String)],
+    sweep: &str,
+    swept: &[(String, String)],
+    config: RunConfig,
+) -> ReportRun {
+    let named_here = |dir: &PathBuf| {
+        store::read_manifest(dir).is_ok_and(|m| m.sweep == sweep && m.swept == swept)
+    };
+    let found = unreadable.iter().find(|(dir, _)| named_here(dir));
+    ReportRun {
+        short: found.map_or("-".to_string(), |(dir, _)| file_name(dir)),
+        sweep: sweep.to_string(),
+        swept: swept.to_vec(),
+        status: found.map_or(RunStatus::Missing, |(_, why)| RunStatus::Damaged(why.clone())),
+        dir: found.map(|(dir, _)| dir.clone()),
+        config,
+        manifest: found.and_then(|(dir, _)| store::read_manifest(dir).ok()),
+        left_out: Vec::new(),
+    }
+}
+
+fn file_name(dir: &Path) -> String {
+    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// The runs named by hash prefixes, in the order given.
@@ -140,18 +169,18 @@ pub fn resolve_prefix(root: &Path, prefix: &str) -> Result<PathBuf, ReportError>
         run_dir_names(root)?.into_iter().filter(|name| name.starts_with(wanted)).collect();
     match matches.as_slice() {
         [one] => Ok(root.join(one)),
-        [] => Err(ReportError::UnknownHash {
-            prefix,
-            root: root.to_path_buf(),
-            candidates: run_dir_names(root)?.join(", "),
-        }),
+        [] => {
+            let names = run_dir_names(root)?;
+            let candidates = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+            Err(ReportError::UnknownHash { prefix, root: root.to_path_buf(), candidates })
+        }
         many => Err(ReportError::AmbiguousHash { prefix, candidates: many.join(", ") }),
     }
 }
 
 /// Reads a run directory: its manifest, its stored config and its state.
 fn read_run(dir: &Path, expected: Option<RunConfig>) -> Result<ReportRun, ReportError> {
-    let short = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let short = file_name(dir);
     let stored = read_config(dir);
     let manifest = store::read_manifest(dir);
     let config = match (expected, &stored) {
@@ -172,6 +201,7 @@ fn read_run(dir: &Path, expected: Option<RunConfig>) -> Result<ReportRun, Report
         dir: Some(dir.to_path_buf()),
         config,
         manifest,
+        left_out: Vec::new(),
     })
 }
 
@@ -193,35 +223,58 @@ fn status_of(dir: &Path, manifest: &Manifest) -> RunStatus {
     }
 }
 
-/// Canonical config text of every run directory under `root` → the directories holding it.
-fn stored_configs(root: &Path) -> Result<BTreeMap<String, Vec<PathBuf>>, ReportError> {
-    let mut by_text: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+/// The run directories under a runs dir, by what their config.yaml says.
+struct Stored {
+    /// Canonical config text → the directories holding that config.
+    by_config: BTreeMap<String, Vec<PathBuf>>,
+    /// Directories whose config.yaml cannot be read, with the reason.
+    unreadable: Vec<(PathBuf, String)>,
+}
+
+fn stored_configs(root: &Path) -> Result<Stored, ReportError> {
+    let mut stored = Stored { by_config: BTreeMap::new(), unreadable: Vec::new() };
     for name in run_dir_names(root)? {
         let dir = root.join(&name);
         match read_config(&dir) {
-            Ok(config) => by_text.entry(hashing::canonical_text(&config)).or_default().push(dir),
-            Err(reason) => tracing::warn!(run = %name, "left out of the report: {reason}"),
+            Ok(config) => {
+                stored.by_config.entry(hashing::canonical_text(&config)).or_default().push(dir)
+            }
+            Err(reason) => {
+                tracing::warn!(run = %name, "{reason}");
+                stored.unreadable.push((dir, reason));
+            }
         }
     }
-    Ok(by_text)
+    Ok(stored)
 }
 
-/// Of several directories holding one config (trained on different datasets), the one that
-/// finished last; the others are named in a warning.
-fn pick_dir(dirs: &[PathBuf]) -> Option<&PathBuf> {
-    let finished =
-        |d: &PathBuf| store::read_manifest(d).ok().and_then(|m| m.finished_at).unwrap_or_default();
-    let chosen = dirs.iter().max_by_key(|d| (finished(d), (*d).clone()))?;
-    if dirs.len() > 1 {
-        let others: Vec<String> =
-            dirs.iter().filter(|d| *d != chosen).map(|d| d.display().to_string()).collect();
-        tracing::warn!(
-            "{} holds the same config as {} (another dataset?); the report uses the newest",
-            others.join(", "),
-            chosen.display()
-        );
+/// Of several directories holding one config (a copy, or runs on different datasets), the
+/// most usable (completed before failed before damaged), then the one that finished last.
+/// The others come back as notes for the report.
+fn pick_dir(dirs: &[PathBuf]) -> Option<(&PathBuf, Vec<String>)> {
+    let rank = |d: &PathBuf| {
+        let manifest = store::read_manifest(d).ok();
+        let status = manifest.as_ref().map_or(RunStatus::Missing, |m| status_of(d, m));
+        let usable = match status {
+            RunStatus::Completed => 3,
+            RunStatus::Failed(_) => 2,
+            RunStatus::Damaged(_) => 1,
+            RunStatus::Missing => 0,
+        };
+        let finished = manifest.and_then(|m| m.finished_at).unwrap_or_default();
+        (usable, finished, status.word())
+    };
+    let ranked: Vec<(&PathBuf, (u8, String, &str))> = dirs.iter().map(|d| (d, rank(d))).collect();
+    let (chosen, _) = ranked.iter().max_by(|a, b| a.1.0.cmp(&b.1.0).then(a.1.1.cmp(&b.1.1)))?;
+    let left_out: Vec<String> = ranked
+        .iter()
+        .filter(|(d, _)| d != chosen)
+        .map(|(d, r)| format!("`{}` ({}) holds the same config; left out", file_name(d), r.2))
+        .collect();
+    for note in &left_out {
+        tracing::warn!("{note} (the report uses {})", chosen.display());
     }
-    Some(chosen)
+    Some((chosen, left_out))
 }
 
 fn read_config(dir: &Path) -> Result<RunConfig, String> {
@@ -237,7 +290,7 @@ fn read_config(dir: &Path) -> Result<RunConfig, String> {
 /// Backend names as runs store them (`tch-cuda:0` → `tch-cuda`); names this build does not
 /// know are kept as written, since reports never train.
 fn canonical_backend(name: &str) -> String {
-    Backend::parse(name).map_or_else(|_| name.to_string(), |b| b.to_string())
+    Backend::parse_name(name).map_or_else(|_| name.to_string(), |b| b.to_string())
 }
 
 /// Names of the run directories under `root`, sorted (hidden folders are not runs).

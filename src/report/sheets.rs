@@ -55,22 +55,53 @@ pub fn list_grids(dir: &Path) -> Vec<(u64, PathBuf)> {
     grids
 }
 
+/// The grids of a run a report shows, decoded: up to [`STRIP_STEPS`] spread over training,
+/// the last one included. Unreadable files are skipped and named in `problems`.
+pub struct Decoded {
+    pub grids: Vec<(u64, GrayImage)>,
+    /// Whether the run's last grid (the contact sheet's) could be read.
+    pub last_readable: bool,
+    pub problems: Vec<String>,
+}
+
+pub fn decode(run: &RunSamples) -> Decoded {
+    let mut decoded = Decoded { grids: Vec::new(), last_readable: false, problems: Vec::new() };
+    let chosen = spread(&run.grids, STRIP_STEPS);
+    for (i, (step, path)) in chosen.iter().enumerate() {
+        match read_gray(path) {
+            Ok(grid) => {
+                decoded.grids.push((*step, grid));
+                decoded.last_readable = i + 1 == chosen.len();
+            }
+            Err(e) => {
+                tracing::warn!(run = %run.short, "{e}; left out of the sample pictures");
+                decoded.problems.push(e.to_string());
+            }
+        }
+    }
+    decoded
+}
+
 /// Writes the final grid of every run side by side, each labelled with its swept values.
-pub fn contact_sheet(path: &Path, title: &str, runs: &[RunSamples]) -> Result<(), ReportError> {
+pub fn contact_sheet(
+    path: &Path,
+    title: &str,
+    runs: &[RunSamples],
+    decoded: &[Decoded],
+) -> Result<(), ReportError> {
     let columns = (runs.len() as f64).sqrt().ceil().max(1.0) as u32;
     let rows = (runs.len() as u32).div_ceil(columns).max(1);
     let cell_w = THUMB + GAP;
     let cell_h = THUMB + LABEL_H + GAP;
     let (w, h) = (GAP + columns * cell_w, TITLE_H + rows * cell_h);
     let mut sheet = RgbImage::from_pixel(w, h, Rgb([255, 255, 255]));
-    // Decoding and shrinking the grids is most of the work: in parallel, then placed in order.
-    let thumbs: Vec<RgbImage> = runs.par_iter().map(thumbnail).collect::<Result<_, _>>()?;
+    let thumbs: Vec<RgbImage> = decoded.par_iter().map(thumbnail).collect();
     for (i, thumb) in thumbs.iter().enumerate() {
         let x = GAP + (i as u32 % columns) * cell_w;
         let y = TITLE_H + (i as u32 / columns) * cell_h;
         imageops::overlay(&mut sheet, thumb, x.into(), y.into());
     }
-    let labels = runs.iter().enumerate().flat_map(|(i, run)| {
+    let labels = runs.iter().zip(decoded).enumerate().flat_map(|(i, (run, d))| {
         let x = (GAP + (i as u32 % columns) * cell_w + THUMB / 2) as i32;
         let y = (TITLE_H + (i as u32 / columns) * cell_h + THUMB) as i32;
         let mut lines = vec![(run.short.clone(), x, y + 10)];
@@ -79,6 +110,8 @@ pub fn contact_sheet(path: &Path, title: &str, runs: &[RunSamples]) -> Result<()
         lines.push((second, x, y + 39));
         if run.grids.is_empty() {
             lines.push(("no samples".to_string(), x, y - THUMB as i32 / 2));
+        } else if !d.last_readable {
+            lines.push(("last grid unreadable".to_string(), x, y - THUMB as i32 / 2));
         }
         lines
     });
@@ -87,36 +120,37 @@ pub fn contact_sheet(path: &Path, title: &str, runs: &[RunSamples]) -> Result<()
     save_png(path, &DynamicImage::from(sheet))
 }
 
-/// A run's final grid shrunk to the sheet's cell, or a grey square when it has none.
-fn thumbnail(run: &RunSamples) -> Result<RgbImage, ReportError> {
-    let Some((_, grid)) = run.grids.last() else {
-        return Ok(RgbImage::from_pixel(THUMB, THUMB, Rgb([215, 215, 215])));
-    };
-    let thumb = imageops::resize(&read_gray(grid)?, THUMB, THUMB, FilterType::Triangle);
-    Ok(DynamicImage::from(thumb).to_rgb8())
+/// A run's last grid shrunk to the sheet's cell, or a grey square when it cannot be shown.
+fn thumbnail(decoded: &Decoded) -> RgbImage {
+    match decoded.grids.last() {
+        Some((_, grid)) if decoded.last_readable => {
+            let thumb = imageops::resize(grid, THUMB, THUMB, FilterType::Triangle);
+            DynamicImage::from(thumb).to_rgb8()
+        }
+        _ => RgbImage::from_pixel(THUMB, THUMB, Rgb([215, 215, 215])),
+    }
 }
 
-/// Writes one run's strip: the first row of tiles of up to [`STRIP_STEPS`] grids, one row
-/// per step, labelled with the step.
-pub fn strip(path: &Path, title: &str, run: &RunSamples) -> Result<(), ReportError> {
-    let chosen = spread(&run.grids, STRIP_STEPS);
-    let Some((_, first)) = chosen.first() else { return Ok(()) };
-    let first = read_gray(first)?;
+/// Writes one run's strip: the first row of tiles of its decoded grids, one row per step,
+/// labelled with the step. Nothing is written for a run without readable grids.
+pub fn strip(
+    path: &Path,
+    title: &str,
+    run: &RunSamples,
+    decoded: &Decoded,
+) -> Result<bool, ReportError> {
+    let Some((_, first)) = decoded.grids.first() else { return Ok(false) };
     let row_h = run.side as u32 + 2 * samples::BORDER;
-    let (w, h) = (STEP_LABEL_W + first.width(), STRIP_TITLE_H + row_h * chosen.len() as u32);
+    let rows = decoded.grids.len() as u32;
+    let (w, h) = (STEP_LABEL_W + first.width(), STRIP_TITLE_H + row_h * rows);
     let mut out = RgbImage::from_pixel(w, h, Rgb([255, 255, 255]));
-    let mut labels = Vec::with_capacity(chosen.len());
-    for (i, (step, grid)) in chosen.iter().enumerate() {
-        let grid = read_gray(grid)?;
+    let mut labels = Vec::with_capacity(decoded.grids.len() + 2);
+    for (i, (step, grid)) in decoded.grids.iter().enumerate() {
         let height = row_h.min(grid.height());
-        let row = imageops::crop_imm(&grid, 0, 0, grid.width(), height).to_image();
+        let row = imageops::crop_imm(grid, 0, 0, grid.width(), height).to_image();
         let y = STRIP_TITLE_H + i as u32 * row_h;
-        imageops::overlay(
-            &mut out,
-            &DynamicImage::from(row).to_rgb8(),
-            STEP_LABEL_W.into(),
-            y.into(),
-        );
+        let row = DynamicImage::from(row).to_rgb8();
+        imageops::overlay(&mut out, &row, STEP_LABEL_W.into(), y.into());
         labels.push((format!("step {step}"), (STEP_LABEL_W / 2) as i32, (y + row_h / 2) as i32));
     }
     let (first, second) = match title.split_once('\n') {
@@ -126,7 +160,8 @@ pub fn strip(path: &Path, title: &str, run: &RunSamples) -> Result<(), ReportErr
     labels.push((first, (w / 2) as i32, 14));
     labels.push((second, (w / 2) as i32, 32));
     write_text(&mut out, "", &labels, path)?;
-    save_png(path, &DynamicImage::from(out))
+    save_png(path, &DynamicImage::from(out))?;
+    Ok(true)
 }
 
 /// Splits a label at a space into two lines of at most `max` characters (the second cut

@@ -61,11 +61,11 @@ pub fn compute(sources: &[Source]) -> Result<(Tables, Vec<(u32, String)>), Repor
         match scan(source).and_then(|lf| lf.limit(1).collect()) {
             Ok(_) => good.push(source),
             Err(e) => {
-                tracing::warn!(
-                    "{}: unreadable, left out of the report: {e}",
-                    source.path.display()
-                );
-                bad.push((source.run, format!("{}: {e}", source.path.display())));
+                // polars appends plans and hints after the first line; the reason is enough.
+                let e = e.to_string();
+                let reason = e.lines().next().unwrap_or_default();
+                tracing::warn!("{}: unreadable, left out: {reason}", source.path.display());
+                bad.push((source.run, format!("{}: {reason}", source.path.display())));
             }
         }
     }
@@ -79,7 +79,9 @@ pub fn compute(sources: &[Source]) -> Result<(Tables, Vec<(u32, String)>), Repor
 fn scan(source: &Source) -> PolarsResult<LazyFrame> {
     let path = PlRefPath::new(source.path.to_string_lossy().as_ref());
     let skipped = |c: &str| lit(1.0) - col(c).cast(DataType::Float64);
-    Ok(LazyFrame::scan_parquet(path, ScanArgsParquet::default())?.select([
+    // Run directories are paths, not patterns: `runs[1]/` must not be read as a glob.
+    let args = ScanArgsParquet { glob: false, ..Default::default() };
+    Ok(LazyFrame::scan_parquet(path, args)?.select([
         lit(source.run).cast(DataType::UInt32).alias("run"),
         lit(source.config).cast(DataType::UInt32).alias("config"),
         col("step").cast(DataType::Float64),
