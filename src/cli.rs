@@ -63,7 +63,7 @@ pub struct ReportArgs {
     #[arg(long, default_value = "g_loss")]
     pub metric: String,
     /// The backend the sweep was run with, if `dcgan sweep --backend` overrode the configs'.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "runs")]
     pub backend: Option<String>,
 }
 

@@ -170,13 +170,14 @@ fn a_report_over_a_real_sweep_lists_every_run_and_matches_the_parquet_files() {
 
     // Every picture decodes and has the size its layout gives.
     let sizes = [
-        ("losses.png", (1700, 44 + 3 * 340)),
-        ("accuracy.png", (1700, 44 + 3 * 340)),
-        ("zones.png", (850, 384)),
-        ("learning-rates.png", (1700, 384)),
-        ("skips.png", (1700, 384)),
-        // A heatmap (strategy x learning rates), no legend.
-        ("summary.png", (850, 384)),
+        // Panels of 620 px plus a 280 px legend, two to a row, under a 44 px title.
+        ("losses.png", (1800, 44 + 3 * 340)),
+        ("accuracy.png", (1800, 44 + 3 * 340)),
+        ("zones.png", (900, 384)),
+        ("learning-rates.png", (1800, 384)),
+        ("skips.png", (1800, 384)),
+        // A heatmap (strategy x learning rates) with its colour scale as the legend.
+        ("summary.png", (900, 384)),
         // 8 runs with directories: 3 x 3 thumbnails of 264 px, 12 px gaps, 52 px labels.
         ("samples.png", (12 + 3 * 276, 40 + 3 * 328)),
     ];
@@ -308,6 +309,19 @@ fn damaged_runs_are_flagged_and_the_rest_of_the_report_is_drawn() {
     let strip = tmp.path().join(format!("rep/strips/{}.png", short(&none)));
     let strip = image::open(strip).unwrap();
     assert_eq!(strip.height(), 44 + 68, "only the readable grid (step 4) is in the strip");
+
+    // A second report into the same folder keeps files the report did not write.
+    std::fs::write(tmp.path().join("rep/strips/my-notes.png"), b"mine").unwrap();
+    std::fs::write(tmp.path().join("rep/NOTES.md"), b"mine").unwrap();
+    assert!(dcgan(tmp.path(), &args).status.success());
+    assert!(tmp.path().join("rep/strips/my-notes.png").is_file());
+    assert!(tmp.path().join("rep/NOTES.md").is_file());
+
+    // A report folder among the runs is refused.
+    let inside = ["report", file.to_str().unwrap(), "--runs-dir", runs_dir, "--out"];
+    let out = dcgan(tmp.path(), &[&inside[..], &["runs[1]/rep"]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("inside the runs dir"), "{}", stderr(&out));
 
     // A backend name that does not exist is refused, as `dcgan sweep` refuses it.
     let bogus = ["report", file.to_str().unwrap(), "--runs-dir", runs_dir, "--backend", "bogus"];

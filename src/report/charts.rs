@@ -41,7 +41,7 @@ pub const GREY: RGBColor = RGBColor(90, 90, 90);
 
 const PANEL_W: u32 = 620;
 const PANEL_H: u32 = 340;
-const LEGEND_W: u32 = 230;
+const LEGEND_W: u32 = 280;
 const TITLE_H: u32 = 44;
 
 /// A figure: a title and panels laid out `columns` to a row.
@@ -248,7 +248,7 @@ fn draw_legend<DB: DrawingBackend>(
         } else {
             area.draw(&PathElement::new(vec![(6, y), (28, y)], stroke)).map_err(fail)?;
         }
-        area.draw_text(&shorten(&entry.label, 32), &style, (34, y)).map_err(fail)?;
+        area.draw_text(&shorten(&entry.label, 40), &style, (34, y)).map_err(fail)?;
     }
     if entries.len() > fits {
         let more = format!("... {} more", entries.len() - fits);
@@ -281,7 +281,8 @@ fn draw_curves<DB: DrawingBackend>(
         .y_label_area_size(64)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(fail)?;
-    let y_fmt = |v: &f64| if c.log_y { format!("{:.1e}", 10f64.powf(*v)) } else { tick(*v) };
+    let (x_span, y_span) = (x1 - x0, y1 - y0);
+    let y_fmt = |v: &f64| if c.log_y { log_tick(*v, y_span) } else { tick(*v, y_span) };
     chart
         .configure_mesh()
         .x_desc(&c.x_label)
@@ -291,7 +292,7 @@ fn draw_curves<DB: DrawingBackend>(
         .max_light_lines(1)
         .light_line_style(RGBColor(245, 245, 245))
         .bold_line_style(RGBColor(220, 220, 220))
-        .x_label_formatter(&|v| tick(*v))
+        .x_label_formatter(&|v| tick(*v, x_span))
         .y_label_formatter(&y_fmt)
         .draw()
         .map_err(fail)?;
@@ -335,17 +336,31 @@ pub fn value_text(v: f64) -> String {
     if v != 0.0 && v.abs() < 0.01 { format!("{v:.3e}") } else { format!("{v:.4}") }
 }
 
-/// Axis numbers without float noise: `0.1`, not `0.10000000000000001`.
-fn tick(v: f64) -> String {
+/// Axis numbers without float noise (`0.1`, not `0.10000000000000001`), with enough
+/// decimals that neighbouring ticks of an axis spanning `span` differ.
+fn tick(v: f64, span: f64) -> String {
     let a = v.abs();
     if a == 0.0 {
-        "0".to_string()
-    } else if !(1e-3..1e5).contains(&a) {
-        format!("{v:.0e}")
-    } else {
-        let s = format!("{v:.4}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
+        return "0".to_string();
     }
+    if !(1e-3..1e5).contains(&a) && span > a * 1e-3 {
+        return format!("{v:.1e}");
+    }
+    let decimals = if span > 0.0 { (2.0 - span.log10().floor()).clamp(0.0, 12.0) } else { 4.0 };
+    let s = format!("{v:.*}", decimals as usize);
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+}
+
+/// A tick of a log10 axis (`v` is the exponent), with more digits on a narrow axis.
+fn log_tick(v: f64, span: f64) -> String {
+    let digits = if span < 0.05 {
+        3
+    } else if span < 0.5 {
+        2
+    } else {
+        1
+    };
+    format!("{:.*e}", digits, 10f64.powf(v))
 }
 
 fn x_extent(c: &Curves) -> (f64, f64) {
@@ -401,9 +416,10 @@ fn draw_bars<DB: DrawingBackend>(
         .x_labels(n)
         .x_label_formatter(&|v| label(v).unwrap_or_default())
         .y_desc(y_label)
-        .y_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v, hi - lo))
         .label_style((FAMILY, 12))
         .axis_desc_style((FAMILY, 13))
+        .max_light_lines(1)
         .light_line_style(RGBColor(240, 240, 240))
         .draw()
         .map_err(fail)?;
@@ -468,7 +484,7 @@ fn draw_heatmap<DB: DrawingBackend>(
             chart.draw_series(std::iter::once(rect)).map_err(fail)?;
             let ink = if v.is_finite() && t < 0.55 { WHITE } else { BLACK };
             let text = if v.is_finite() { value_text(*v) } else { "n/a".to_string() };
-            let style = (FAMILY, 14).into_font().color(&ink).pos(centre());
+            let style = (FAMILY, 13).into_font().color(&ink).pos(centre());
             let at = (SegmentValue::CenterOf(i), SegmentValue::CenterOf(j));
             chart.draw_series(std::iter::once(Text::new(text, at, style))).map_err(fail)?;
         }
@@ -511,13 +527,13 @@ fn draw_shares<DB: DrawingBackend>(
         .caption(title, (FAMILY, 16))
         .margin(10)
         .x_label_area_size(40)
-        .y_label_area_size(250)
+        .y_label_area_size(320)
         .build_cartesian_2d(0.0..1.0, segments(n))
         .map_err(fail)?;
     let name = |v: &SegmentValue<usize>| match v {
         // The first row on top.
         SegmentValue::CenterOf(i) => {
-            (n - 1).checked_sub(*i).and_then(|k| rows.get(k)).map(|r| shorten(&r.0, 40))
+            (n - 1).checked_sub(*i).and_then(|k| rows.get(k)).map(|r| shorten(&r.0, 52))
         }
         _ => None,
     };

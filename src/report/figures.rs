@@ -10,6 +10,7 @@ use super::charts::{
 };
 use super::series::{self, BUCKETS, Metric, RunSeries};
 use super::{ConfigGroup, Report};
+use crate::balance::Signal;
 use plotters::style::RGBColor;
 
 /// How a curve is smoothed before drawing.
@@ -190,19 +191,22 @@ fn threshold_rules(
     curves: &mut Curves,
     legend: &mut Vec<LegendEntry>,
 ) {
-    let thresholds = |g: &ConfigGroup| {
-        let balance = &report.input.runs[g.runs[0]].config.balance;
-        (balance.low, balance.high)
-    };
-    let Some(first) = groups.first().map(|g| thresholds(g)) else { return };
-    if groups.iter().all(|g| thresholds(g) == first) {
+    let balance = |g: &ConfigGroup| &report.input.runs[g.runs[0]].config.balance;
+    // With `signal: loss` the thresholds are not compared with accuracies: no lines.
+    let coloured: Vec<((f64, f64), RGBColor)> = groups
+        .iter()
+        .zip(PALETTE)
+        .filter(|(g, _)| balance(g).signal == Signal::Accuracy)
+        .map(|(g, colour)| ((balance(g).low, balance(g).high), colour))
+        .collect();
+    let Some(&(first, _)) = coloured.first() else { return };
+    if coloured.iter().all(|(t, _)| *t == first) {
         curves.rules.extend([(first.0, GREY), (first.1, GREY)]);
         let label = format!("thresholds {} / {}", first.0, first.1);
         legend.push(LegendEntry { label, colour: GREY, dashed: true });
         return;
     }
-    for (group, colour) in groups.iter().zip(PALETTE) {
-        let (low, high) = thresholds(group);
+    for ((low, high), colour) in coloured {
         curves.rules.extend([(low, colour), (high, colour)]);
     }
     let label = "thresholds (config's colour)".to_string();
@@ -261,7 +265,8 @@ fn zones(report: &Report) -> Figure {
         LegendEntry::line("above high (D too strong)", colours[2]),
     ];
     let plot = Plot::Shares { x_label: "share of steps (mean over seeds)".into(), rows, colours };
-    let panel = Panel { title: "zone of min(acc real, acc fake)".into(), plot, legend };
+    let what = "zone of the balancing signal (min accuracy, or D's losses against the margin)";
+    let panel = Panel { title: what.into(), plot, legend };
     Figure { title: title(report, "time spent in each zone"), columns: 1, panels: vec![panel] }
 }
 
@@ -361,10 +366,14 @@ fn heatmaps(report: &Report, dims: &[Axis], value: impl Fn(&ConfigGroup) -> f64)
             range,
         };
         let title = if facet.is_empty() { "one cell per config".to_string() } else { facet };
-        let legend = vec![
-            LegendEntry::line(format!("lowest: {}", value_text(range.0)), colour_map(0.0)),
-            LegendEntry::line(format!("highest: {}", value_text(range.1)), colour_map(1.0)),
-        ];
+        let legend = if range.0 < range.1 {
+            vec![
+                LegendEntry::line(format!("lowest: {}", value_text(range.0)), colour_map(0.0)),
+                LegendEntry::line(format!("highest: {}", value_text(range.1)), colour_map(1.0)),
+            ]
+        } else {
+            vec![LegendEntry::line(format!("all: {}", value_text(range.0)), colour_map(0.5))]
+        };
         panels.push(Panel { title, plot: Plot::Heatmap(map), legend });
     }
     panels

@@ -116,6 +116,11 @@ pub fn render(input: ReportInput, out: &Path) -> Result<Written, ReportError> {
     if !FINAL_COLUMNS.contains(&input.metric.as_str()) {
         return Err(ReportError::UnknownMetric { name: input.metric.clone() });
     }
+    if inside(out, &input.runs_dir) {
+        let message = format!("is inside the runs dir {}", input.runs_dir.display());
+        let inside_runs = std::io::Error::new(std::io::ErrorKind::InvalidInput, message);
+        return Err(StoreError::io(out, inside_runs).into());
+    }
     if out.exists() && !out.is_dir() {
         let not_a_dir = std::io::Error::new(std::io::ErrorKind::AlreadyExists, "not a folder");
         return Err(StoreError::io(out, not_a_dir).into());
@@ -148,6 +153,21 @@ pub fn render(input: ReportInput, out: &Path) -> Result<Written, ReportError> {
     Ok(Written { dir: out.to_path_buf(), files })
 }
 
+/// Whether `path` is `dir` or inside it (a report must not write among the runs).
+fn inside(path: &Path, dir: &Path) -> bool {
+    let Ok(dir) = dir.canonicalize() else { return false };
+    // The report folder may not exist yet: resolve its nearest existing ancestor.
+    let mut probe = path.to_path_buf();
+    loop {
+        if let Ok(real) = probe.canonicalize() {
+            return real.starts_with(&dir);
+        }
+        if !probe.pop() || probe.as_os_str().is_empty() {
+            return std::env::current_dir().is_ok_and(|cwd| cwd.starts_with(&dir));
+        }
+    }
+}
+
 /// Removes pictures an earlier report wrote that this one did not (a strip of a run that is
 /// gone, the skip chart of a sweep that no longer has skip runs), so the folder is what a
 /// fresh report would write. Only file names the report itself uses are touched.
@@ -159,7 +179,13 @@ fn remove_stale(out: &Path, written: &[String]) -> Result<(), ReportError> {
     if let Ok(entries) = fs::read_dir(out.join("strips")) {
         let names = entries.filter_map(|e| e.ok()).map(|e| e.file_name());
         let names = names.filter_map(|n| n.to_str().map(str::to_string));
-        ours.extend(names.filter(|n| n.ends_with(".png")).map(|n| format!("strips/{n}")));
+        let is_strip = |n: &String| {
+            n.strip_suffix(".png").is_some_and(|stem| {
+                stem.len() == crate::hashing::SHORT_LEN
+                    && stem.chars().all(|c| c.is_ascii_hexdigit())
+            })
+        };
+        ours.extend(names.filter(is_strip).map(|n| format!("strips/{n}")));
     }
     for name in ours.iter().filter(|n| !written.contains(n)) {
         let path = out.join(name);
@@ -308,8 +334,12 @@ fn write_samples(report: &Report, out: &Path) -> Result<(Vec<String>, Vec<String
         return Ok((files, problems));
     }
     let decoded: Vec<sheets::Decoded> = runs.par_iter().map(sheets::decode).collect();
+    let damaged = |short: &str| {
+        let run = report.input.runs.iter().find(|r| r.short == short);
+        run.is_some_and(|r| matches!(r.status, RunStatus::Damaged(_)))
+    };
     for (run, d) in runs.iter().zip(&decoded) {
-        if run.grids.is_empty() {
+        if run.grids.is_empty() && !damaged(&run.short) {
             problems.push(format!("`{}` has no sample grids in samples/", run.short));
         }
         problems.extend(d.problems.iter().map(|p| format!("`{}`: {p}", run.short)));

@@ -297,12 +297,19 @@ fn canonical_backend(name: &str) -> String {
 fn run_dir_names(root: &Path) -> Result<Vec<String>, ReportError> {
     let entries = fs::read_dir(root)
         .map_err(|cause| ReportError::RunsDir { path: root.to_path_buf(), cause })?;
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| !name.starts_with('.'))
-        .collect();
+    let mut names: Vec<String> = Vec::new();
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        // `is_dir` follows symbolic links, as the run store does.
+        if entry.path().is_dir() {
+            names.push(name);
+        } else if entry.file_type().is_ok_and(|t| t.is_symlink()) {
+            tracing::warn!("{}: a link to nothing usable, not a run", entry.path().display());
+        }
+    }
     names.sort();
     Ok(names)
 }
@@ -325,6 +332,9 @@ mod tests {
         let none = resolve_prefix(root, "fff").unwrap_err().to_string();
         assert!(none.contains("abc123, abc456, def000"), "{none}");
         assert!(!none.contains("abc789"), "hidden folders are not runs: {none}");
+        // A link to a run directory is a run, as it is for the run store.
+        std::os::unix::fs::symlink(root.join("def000"), root.join("0123ab")).unwrap();
+        assert_eq!(resolve_prefix(root, "0123").unwrap(), root.join("0123ab"));
         let bad = resolve_prefix(root, "ab/c").unwrap_err().to_string();
         assert!(bad.contains("not a run hash"), "{bad}");
     }
