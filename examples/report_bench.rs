@@ -189,5 +189,6 @@ fn manifest(hash: String, swept: &[(String, String)], steps: u64, seconds: f64) 
             files: Vec::new(),
         },
         host: "bench".to_string(),
+        evaluation: None,
     }
 }

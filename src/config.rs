@@ -26,6 +26,9 @@ pub struct RunConfig {
     pub train: TrainConfig,
     pub balance: BalanceConfig,
     pub logging: LoggingConfig,
+    /// How samples are scored against the real images. Not part of the run's hash: it does
+    /// not change what is trained, and `dcgan eval` can score a run again.
+    pub eval: EvalConfig,
 }
 
 /// Which dataset and split to train on.
@@ -142,6 +145,26 @@ pub struct LoggingConfig {
     pub sample_seed: u64,
 }
 
+/// Scoring samples against real images (Fréchet distance, KID, precision/recall, ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// `false` skips evaluation (recorded in the manifest).
+    pub enabled: bool,
+    /// Evaluate every this many steps; 0 evaluates only at the end (which always happens).
+    pub every: u64,
+    /// Generated and real images compared per evaluation.
+    pub n: usize,
+    /// Seed of the real images drawn and of the generator's fixed eval z.
+    pub seed: u64,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self { enabled: true, every: 0, n: 1000, seed: 7 }
+    }
+}
+
 impl Default for DataConfig {
     fn default() -> Self {
         Self {
@@ -225,6 +248,9 @@ impl RunConfig {
             let at_least = format!("at least train.batch_size ({})", t.batch_size);
             check("data.limit", limit as f64, limit >= t.batch_size, &at_least)?;
         }
+        let e = &self.eval;
+        // k-NN metrics need a 5th neighbour, and a covariance needs more samples than a few.
+        check("eval.n", e.n as f64, e.n >= 10, "at least 10")?;
         check("model.z_dim", m.z_dim as f64, m.z_dim >= 1, "at least 1")?;
         check("model.width", m.width as f64, m.width >= 1, "at least 1")?;
         check("model.dropout", m.dropout, (0.0..1.0).contains(&m.dropout), "in [0, 1)")?;

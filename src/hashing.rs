@@ -17,11 +17,15 @@ pub const SHORT_LEN: usize = 16;
 const CANONICAL_VERSION: &str = "dcgan-harness/config-v1";
 
 /// The canonical text of a config: sorted keys, no whitespace, fields that do not change
-/// what is trained (where the dataset files live) left out.
+/// what is trained (where the dataset files live, how samples are scored) left out.
 pub fn canonical_text(config: &RunConfig) -> String {
     let mut value = serde_json::to_value(config).expect("a RunConfig always serialises to JSON");
     if let Some(data) = value.get_mut("data").and_then(Value::as_object_mut) {
         data.remove("path");
+    }
+    // Evaluation settings change how a run is scored, not what is trained.
+    if let Some(config) = value.as_object_mut() {
+        config.remove("eval");
     }
     let mut out = String::new();
     write_sorted(&value, &mut out);

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod eval;
 pub mod hashing;
 pub mod model;
 pub mod report;

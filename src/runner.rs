@@ -12,7 +12,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backend::Backend;
 use crate::config::RunConfig;
-use crate::data::{DataSource, DatasetCache, fashion};
+use crate::data::{DataSource, Dataset, DatasetCache, fashion};
+use crate::eval::{self, Evaluator};
 use crate::hashing;
 use crate::store::manifest::{DatasetInfo, Harness, Manifest, Status, host_name, now_rfc3339};
 use crate::store::metrics::MetricsRow;
@@ -135,6 +136,7 @@ pub fn execute(
     runs: &RunsDir,
 ) -> SweepSummary {
     let mut summary = SweepSummary::default();
+    let mut evaluators = Evaluators::default();
     let todo = planned.iter().filter(|p| !matches!(p.state, RunState::Completed(_))).count();
     summary.cached = planned.len() - todo;
     let mut index = 0;
@@ -145,7 +147,7 @@ pub fn execute(
         }
         index += 1;
         tracing::info!(run = run.short(), config = %run.point.label(), "training {index}/{todo}");
-        match train_one(sweep_name, run, cache, runs) {
+        match train_one(sweep_name, run, cache, runs, &mut evaluators) {
             Ok(Status::Completed) => summary.trained += 1,
             Ok(_) => summary.failed += 1,
             Err(e) => {
@@ -163,13 +165,20 @@ fn train_one(
     run: &PlannedRun,
     cache: &mut DatasetCache,
     runs: &RunsDir,
+    evaluators: &mut Evaluators,
 ) -> anyhow::Result<Status> {
     let cfg = &run.point.config;
     let data = cache.dataset(&cfg.data)?;
     let backend = Backend::parse(&cfg.train.backend)?;
     let device = backend.training_device();
     let count = data.images_used(cfg.data.limit);
-    let manifest = new_manifest(sweep_name, run, backend, &format!("{device:?}"), count);
+    let mut manifest = new_manifest(sweep_name, run, backend, &format!("{device:?}"), count);
+    let evaluator = evaluators.get(cfg, &data, backend, runs.root())?;
+    manifest.evaluation = Some(match evaluator {
+        Some((_, about)) => about.clone(),
+        None => "skipped (eval.enabled: false)".to_string(),
+    });
+    let evaluator = evaluator.map(|(e, _)| e);
     let pending = runs.begin(cfg, manifest)?;
 
     let progress = progress_bar(cfg.train.steps, run.short());
@@ -182,11 +191,15 @@ fn train_one(
             samples_dir: &pending.samples_dir(),
             checkpoints_dir: &pending.checkpoints_dir(),
             progress: &progress,
+            evaluator,
         },
     );
     progress.finish_and_clear();
     let failure = outcome.error.map(|e| e.to_string());
     let seconds = started.elapsed().as_secs_f64();
+    if !outcome.evals.is_empty() {
+        eval::table::write(&pending.dir().join(eval::table::EVAL_FILE), &outcome.evals)?;
+    }
     let dir = pending.finish(&outcome.rows, seconds, failure.clone())?;
     match failure {
         Some(reason) => {
@@ -197,6 +210,48 @@ fn train_one(
             log_completion(run.short(), &outcome.rows, seconds, &dir);
             Ok(Status::Completed)
         }
+    }
+}
+
+/// Evaluators built so far in this process, one per dataset, backend and eval settings: the
+/// classifier and the real images' features are made once per sweep.
+#[derive(Default)]
+pub struct Evaluators {
+    built: Vec<(String, Evaluator, String)>,
+}
+
+impl Evaluators {
+    /// The evaluator for a config (and a line describing it for the manifest), or `None`
+    /// when the config skips evaluation.
+    pub fn get(
+        &mut self,
+        cfg: &RunConfig,
+        data: &Dataset,
+        backend: Backend,
+        runs_root: &std::path::Path,
+    ) -> anyhow::Result<Option<(&Evaluator, &String)>> {
+        if !cfg.eval.enabled {
+            return Ok(None);
+        }
+        let e = &cfg.eval;
+        let key = format!("{} {backend} {} {}", data.source.fingerprint, e.n, e.seed);
+        if !self.built.iter().any(|(k, _, _)| *k == key) {
+            let (device, training) = (backend.device(), backend.training_device());
+            let (classifier, made) =
+                eval::classifier::load_or_train(runs_root, data, &device, &training)?;
+            let evaluator = Evaluator::new(classifier, data, e.n, e.seed, &device)?;
+            let about = format!(
+                "n={} every={} seed={}; classifier held-out accuracy {:.4} on {} images",
+                evaluator.n(),
+                e.every,
+                e.seed,
+                made.held_out_accuracy,
+                made.held_out_images
+            );
+            self.built.push((key.clone(), evaluator, about));
+        }
+        let found = self.built.iter().find(|(k, _, _)| *k == key);
+        Ok(found.map(|(_, evaluator, about)| (evaluator, about)))
     }
 }
 
@@ -231,6 +286,7 @@ fn new_manifest(
             files: files.iter().map(|p| p.display().to_string()).collect(),
         },
         host: host_name(),
+        evaluation: None,
     }
 }
 

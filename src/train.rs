@@ -17,6 +17,7 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::config::RunConfig;
 use crate::data::Dataset;
 use crate::data::batches::{BatchOrder, images_tensor};
+use crate::eval::{Evaluator, Scores};
 use crate::model::{Discriminator, Generator};
 use crate::step::{PendingLoss, StepCore, StepReport, read_f32, read_pending};
 use crate::store::metrics::MetricsRow;
@@ -36,6 +37,8 @@ pub enum TrainError {
     NonFinite { step: u64, what: &'static str, value: f64 },
     #[error("step {step}: the backend failed: {message}")]
     Backend { step: u64, message: String },
+    #[error("step {step}: evaluation failed: {message}")]
+    Eval { step: u64, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -45,11 +48,15 @@ pub struct Outputs<'a> {
     pub samples_dir: &'a Path,
     pub checkpoints_dir: &'a Path,
     pub progress: &'a ProgressBar,
+    /// Scores samples every `eval.every` steps and at the end, when evaluation is on.
+    pub evaluator: Option<&'a Evaluator>,
 }
 
 /// The metrics of every logged step, and the error that stopped the run, if one did.
 pub struct TrainOutcome {
     pub rows: Vec<MetricsRow>,
+    /// Every evaluation made, in step order.
+    pub evals: Vec<Scores>,
     pub error: Option<TrainError>,
 }
 
@@ -71,9 +78,9 @@ pub fn train_from(
     out: Outputs,
 ) -> TrainOutcome {
     let _turn = BACKEND_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut rows = Vec::new();
-    let error = Trainer::new(cfg, data, device, init).run(&out, &mut rows).err();
-    TrainOutcome { rows, error }
+    let (mut rows, mut evals) = (Vec::new(), Vec::new());
+    let error = Trainer::new(cfg, data, device, init).run(&out, &mut rows, &mut evals).err();
+    TrainOutcome { rows, evals, error }
 }
 
 struct Trainer<'a> {
@@ -114,7 +121,12 @@ impl<'a> Trainer<'a> {
         }
     }
 
-    fn run(&mut self, out: &Outputs, rows: &mut Vec<MetricsRow>) -> Result<(), TrainError> {
+    fn run(
+        &mut self,
+        out: &Outputs,
+        rows: &mut Vec<MetricsRow>,
+        evals: &mut Vec<Scores>,
+    ) -> Result<(), TrainError> {
         let steps = self.cfg.train.steps;
         let started = Instant::now();
         let mut unfinished: Option<Unfinished> = None;
@@ -129,6 +141,11 @@ impl<'a> Trainer<'a> {
             unfinished = Some(Unfinished { row, g_loss });
             if step % self.cfg.logging.sample_every == 0 || step == steps {
                 self.write_samples(step, out.samples_dir)?;
+            }
+            let every = self.cfg.eval.every;
+            let due = (every > 0 && step % every == 0) || step == steps;
+            if let Some(evaluator) = out.evaluator.filter(|_| due) {
+                evals.push(self.evaluate(evaluator, step)?);
             }
             out.progress.inc(1);
         }
@@ -187,6 +204,25 @@ impl<'a> Trainer<'a> {
             rows.push(row);
         }
         Ok(())
+    }
+
+    /// Scores G (in inference mode) against the real images.
+    fn evaluate(&self, evaluator: &Evaluator, step: u64) -> Result<Scores, TrainError> {
+        let g = self.core.g.valid();
+        let scores = evaluator
+            .score(&g, self.cfg.model.z_dim, step)
+            .map_err(|e| TrainError::Eval { step, message: e.to_string() })?;
+        tracing::info!(
+            step,
+            frechet = format!("{:.3}", scores.frechet),
+            kid = format!("{:.4}", scores.kid),
+            precision = format!("{:.3}", scores.precision),
+            recall = format!("{:.3}", scores.recall),
+            seconds = format!("{:.1}", scores.seconds),
+            "evaluated {} samples",
+            scores.n
+        );
+        Ok(scores)
     }
 
     /// `[n, z_dim]` standard-normal latent vectors from the run's own stream.

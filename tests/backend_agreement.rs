@@ -58,7 +58,12 @@ fn train_on(
         &data,
         &device,
         Some(init),
-        Outputs { samples_dir: tmp.path(), checkpoints_dir: tmp.path(), progress: &progress },
+        Outputs {
+            samples_dir: tmp.path(),
+            checkpoints_dir: tmp.path(),
+            progress: &progress,
+            evaluator: None,
+        },
     );
     assert!(outcome.error.is_none(), "{backend}: {:?}", outcome.error);
     outcome.rows

@@ -23,7 +23,8 @@ fn sweep_text(extra: bool) -> String {
            model: {{ width: 4, z_dim: 8 }}\n  \
            train: {{ steps: 40, batch_size: 16, extra_z: 16 }}\n  \
            logging: {{ sample_every: 10 }}\n  \
-           balance: {{ lr_d_max: 1.0e+31, lr_g_max: 1.0e+31 }}\n\
+           balance: {{ lr_d_max: 1.0e+31, lr_g_max: 1.0e+31 }}\n  \
+           eval: {{ enabled: false }}\n\
          axes:\n  zip:\n    \
            - balance.strategy: [none, skip, lr-adjust, none{more_strategy}]\n      \
              train.lr_d: [5.0e-5, 5.0e-5, 5.0e-5, 1.0e+30{more_lr}]\n      \

@@ -46,6 +46,9 @@ pub struct Manifest {
     pub device: String,
     pub dataset: DatasetInfo,
     pub host: String,
+    /// How the run's samples were scored (`eval.*` settings and the classifier), or why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<String>,
 }
 
 /// The program that made the run.

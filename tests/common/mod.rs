@@ -19,13 +19,15 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 /// A base config that trains in well under a second per step: tiny width, small batches,
-/// a slice of the real test split.
+/// a slice of the real test split, no evaluation (its classifier takes a minute to train;
+/// tests/evaluation.rs covers it).
 pub fn tiny_base(steps: u64) -> String {
     format!(
         "  data: {{ split: test, path: {data}, limit: 256 }}\n  \
          model: {{ width: 2, z_dim: 8 }}\n  \
          train: {{ steps: {steps}, batch_size: 16, extra_z: 16 }}\n  \
-         logging: {{ sample_every: 4 }}\n",
+         logging: {{ sample_every: 4 }}\n  \
+         eval: {{ enabled: false }}\n",
         data = bundled_data().display()
     )
 }
