@@ -70,7 +70,7 @@ fn main() -> anyhow::Result<()> {
             sweep_file: Some(file.clone()),
             runs_dir: runs_dir.root().to_path_buf(),
             runs: report::runs::from_sweep(&sweep, &runs_dir, None)?,
-            metric: "g_loss".to_string(),
+            metric: None,
         };
         let written = report::render(input, &root.join("report"))?;
         println!(

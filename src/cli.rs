@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::backend::Backend;
 use crate::bench::{self, BenchOptions};
 use crate::data::DatasetCache;
+use crate::eval::{self, rescore::Rescore};
 use crate::report::{self, ReportInput};
 use crate::runner::{self, PlannedRun, SweepSummary};
 use crate::store::{self, RunsDir};
@@ -42,6 +43,27 @@ pub enum Command {
     Bench(BenchArgs),
     /// Draw comparison charts and sample sheets for a sweep's runs and write report.md.
     Report(ReportArgs),
+    /// Score a finished run's final generator against the real images (adds a row to its
+    /// eval.parquet).
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The run's hash, or a unique prefix of it.
+    pub hash: String,
+    /// Where run directories are.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Images compared (default: the run's eval.n).
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// Seed of the real images and the eval z (default: the run's eval.seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Backend to score on (default: the run's).
+    #[arg(long)]
+    pub backend: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -58,10 +80,12 @@ pub struct ReportArgs {
     /// Where the report goes (default: reports/<sweep name>/).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Column whose final value the summary chart shows: d_loss, g_loss, d_acc_real,
+    /// What the summary chart shows: an evaluation score (frechet, kid, precision, recall,
+    /// density, coverage, classes_covered, class_kl; default frechet when runs have been
+    /// evaluated) or the final mean of d_loss, g_loss (default otherwise), d_acc_real,
     /// d_acc_fake, lr_d or lr_g.
-    #[arg(long, default_value = "g_loss")]
-    pub metric: String,
+    #[arg(long)]
+    pub metric: Option<String>,
     /// The backend the sweep was run with, if `dcgan sweep --backend` overrode the configs'.
     #[arg(long, conflicts_with = "runs")]
     pub backend: Option<String>,
@@ -127,7 +151,34 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<bool> {
         Command::Run(args) => sweep_command(&args.file, &args.common, false, Some(1)),
         Command::Bench(args) => bench_command(&args),
         Command::Report(args) => report_command(&args),
+        Command::Eval(args) => eval_command(&args),
     }
+}
+
+fn eval_command(args: &EvalArgs) -> anyhow::Result<bool> {
+    let dir = report::runs::resolve_prefix(&args.runs_dir, &args.hash)?;
+    let how = Rescore { n: args.n, seed: args.seed, backend: args.backend.clone() };
+    let s = eval::rescore::rescore(&dir, &args.runs_dir, &how)
+        .with_context(|| format!("cannot score {}", dir.display()))?;
+    say(format_args!(
+        "eval {} step={} n={} frechet={:.4} kid={:.4} kid_std={:.4} precision={:.4} \
+         recall={:.4} density={:.4} coverage={:.4} classes_covered={} class_kl={:.4} \
+         seconds={:.1}",
+        dir.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        s.step,
+        s.n,
+        s.frechet,
+        s.kid,
+        s.kid_std,
+        s.precision,
+        s.recall,
+        s.density,
+        s.coverage,
+        s.classes_covered,
+        s.class_kl,
+        s.seconds
+    ));
+    Ok(true)
 }
 
 fn report_command(args: &ReportArgs) -> anyhow::Result<bool> {

@@ -157,11 +157,13 @@ pub struct EvalConfig {
     pub n: usize,
     /// Seed of the real images drawn and of the generator's fixed eval z.
     pub seed: u64,
+    /// Epochs the dataset's classifier trains for (once per dataset; cached by this value).
+    pub classifier_epochs: usize,
 }
 
 impl Default for EvalConfig {
     fn default() -> Self {
-        Self { enabled: true, every: 0, n: 1000, seed: 7 }
+        Self { enabled: true, every: 0, n: 1000, seed: 7, classifier_epochs: 5 }
     }
 }
 
@@ -251,6 +253,8 @@ impl RunConfig {
         let e = &self.eval;
         // k-NN metrics need a 5th neighbour, and a covariance needs more samples than a few.
         check("eval.n", e.n as f64, e.n >= 10, "at least 10")?;
+        let epochs = e.classifier_epochs;
+        check("eval.classifier_epochs", epochs as f64, epochs >= 1, "at least 1")?;
         check("model.z_dim", m.z_dim as f64, m.z_dim >= 1, "at least 1")?;
         check("model.width", m.width as f64, m.width >= 1, "at least 1")?;
         check("model.dropout", m.dropout, (0.0..1.0).contains(&m.dropout), "in [0, 1)")?;

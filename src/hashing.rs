@@ -109,6 +109,12 @@ mod tests {
     }
 
     #[test]
+    fn evaluation_settings_are_not_hashed() {
+        let plain = run_hash(&parse("{}"), "fp");
+        assert_eq!(plain, run_hash(&parse("eval: {n: 5000, every: 100, enabled: false}"), "fp"));
+    }
+
+    #[test]
     fn every_training_value_changes_the_hash() {
         let base = run_hash(&RunConfig::default(), "fp");
         let changes = [

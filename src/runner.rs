@@ -234,11 +234,14 @@ impl Evaluators {
             return Ok(None);
         }
         let e = &cfg.eval;
-        let key = format!("{} {backend} {} {}", data.source.fingerprint, e.n, e.seed);
+        let key = format!(
+            "{} {backend} {} {} {}",
+            data.source.fingerprint, e.n, e.seed, e.classifier_epochs
+        );
         if !self.built.iter().any(|(k, _, _)| *k == key) {
             let (device, training) = (backend.device(), backend.training_device());
             let (classifier, made) =
-                eval::classifier::load_or_train(runs_root, data, &device, &training)?;
+                eval::classifier::load_or_train(runs_root, data, e, &device, &training)?;
             let evaluator = Evaluator::new(classifier, data, e.n, e.seed, &device)?;
             let about = format!(
                 "n={} every={} seed={}; classifier held-out accuracy {:.4} on {} images",

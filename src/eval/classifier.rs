@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::EvalError;
+use crate::config::EvalConfig;
 use crate::data::Dataset;
 use crate::data::batches::images_tensor;
 use crate::step::read_f32;
@@ -148,10 +149,12 @@ pub fn cache_dir(runs_root: &Path, fingerprint: &str, cfg: &ClassifierConfig) ->
 pub fn load_or_train(
     runs_root: &Path,
     data: &Dataset,
+    eval: &EvalConfig,
     device: &Device,
     training_device: &Device,
 ) -> Result<(Classifier, ClassifierManifest), EvalError> {
-    load_or_train_with(runs_root, data, device, training_device, ClassifierConfig::default())
+    let cfg = ClassifierConfig { epochs: eval.classifier_epochs, ..ClassifierConfig::default() };
+    load_or_train_with(runs_root, data, device, training_device, cfg)
 }
 
 /// As [`load_or_train`] with other training settings (tests train a quicker one).
@@ -195,8 +198,7 @@ fn read_cached(dir: &Path, device: &Device) -> Option<(Classifier, ClassifierMan
     let text = std::fs::read_to_string(dir.join(store::MANIFEST_FILE)).ok()?;
     let manifest: ClassifierManifest = serde_json::from_str(&text).ok()?;
     let weights = dir.join(WEIGHTS_FILE);
-    let load = std::panic::AssertUnwindSafe(|| Classifier::new(device).load_file(&weights));
-    let model = std::panic::catch_unwind(load).ok()?;
+    let model = Classifier::new(device).try_load_file(&weights).ok()?;
     Some((model, manifest))
 }
 

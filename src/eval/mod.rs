@@ -7,6 +7,7 @@
 
 pub mod classifier;
 pub mod metrics;
+pub mod rescore;
 pub mod table;
 
 use std::time::Instant;

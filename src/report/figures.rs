@@ -8,6 +8,7 @@ use super::charts::{
     Band, Bar, Curves, Figure, GREY, Heatmap, LegendEntry, Line, PALETTE, Panel, Plot, colour_map,
     value_text,
 };
+use super::evals::EvalCurve;
 use super::series::{self, BUCKETS, Metric, RunSeries};
 use super::{ConfigGroup, Report};
 use crate::balance::Signal;
@@ -25,8 +26,8 @@ enum Style {
 }
 
 /// The file stems of every figure a report can draw.
-pub const STEMS: [&str; 7] =
-    ["losses", "accuracy", "zones", "learning-rates", "skips", "summary", "samples"];
+pub const STEMS: [&str; 8] =
+    ["losses", "accuracy", "zones", "learning-rates", "skips", "evaluation", "summary", "samples"];
 
 /// Every figure of the report with its file stem, in the order report.md shows them.
 pub fn all(report: &Report) -> Vec<(&'static str, Figure)> {
@@ -37,6 +38,9 @@ pub fn all(report: &Report) -> Vec<(&'static str, Figure)> {
     }
     if let Some(figure) = skips(report) {
         figures.push(("skips", figure));
+    }
+    if report.evaluated {
+        figures.push(("evaluation", evaluation(report)));
     }
     figures.push(("summary", summary(report)));
     figures
@@ -296,16 +300,48 @@ fn skips(report: &Report) -> Option<Figure> {
     Some(Figure { title: title(report, what), columns: 2, panels })
 }
 
+/// Figure 5b: evaluation scores over training, per strategy.
+fn evaluation(report: &Report) -> Figure {
+    let mut panels = Vec::new();
+    type Pick = fn(&EvalCurve) -> &[f64];
+    let measures: [(&str, &str, Pick); 2] = [
+        ("Fréchet distance (classifier features)", "Fréchet distance", |c| &c.frechet),
+        ("coverage (share of real neighbourhoods hit)", "coverage", |c| &c.coverage),
+    ];
+    for (facet, groups) in facets(report, |_| true) {
+        for (y_label, what, pick) in measures {
+            let mut curves = empty_curves(y_label, false, None);
+            let mut legend = Vec::new();
+            for (group, colour) in groups.iter().zip(PALETTE) {
+                for curve in group.runs.iter().filter_map(|i| report.eval_curves.get(i)) {
+                    let points = curve.steps.iter().copied().zip(pick(curve).iter().copied());
+                    curves.lines.push(Line {
+                        points: points.collect(),
+                        colour,
+                        opacity: 0.85,
+                        width: 2,
+                    });
+                }
+                legend.push(LegendEntry::line(legend_label(report, group, true), colour));
+            }
+            let title = format!("{what}, {facet}");
+            panels.push(Panel { title, plot: Plot::Curves(curves), legend });
+        }
+    }
+    let what = "sample quality at each evaluation (one line per run)";
+    Figure { title: title(report, what), columns: 2, panels }
+}
+
 /// Figure 5: the final value of the chosen metric against the swept values.
 fn summary(report: &Report) -> Figure {
-    let metric = &report.input.metric;
+    let metric = &report.metric;
     let stat = format!("{metric}_final");
     let value = |g: &ConfigGroup, what: &str| {
         let stats = report.numbers.per_config.get(&g.index);
         stats.and_then(|s| s.get(&format!("{stat}_{what}"))).copied().unwrap_or(f64::NAN)
     };
     let dims = axes(&report.groups);
-    let what = format!("final {metric} by config (mean of its last 10 % of steps, over seeds)");
+    let what = format!("{} by config ({}, over seeds)", metric_label(metric), metric_basis(metric));
     if dims.len() >= 2 {
         let panels = heatmaps(report, &dims, |g| value(g, "mean"));
         let columns = panels.len().min(2);
@@ -319,13 +355,33 @@ fn summary(report: &Report) -> Figure {
     });
     let bars: Vec<Bar> = bars.collect();
     let whiskers = bars.iter().any(|b| b.spread.is_some());
-    let plot = Plot::Bars { y_label: format!("final {metric}"), bars };
+    let plot = Plot::Bars { y_label: metric_label(metric), bars };
     let legend = match whiskers {
         true => vec![LegendEntry::line("whisker: min-max over seeds", GREY)],
         false => Vec::new(),
     };
     let panel = Panel { title: "mean over seeds".into(), plot, legend };
     Figure { title: title(report, &what), columns: 1, panels: vec![panel] }
+}
+
+/// What a summary metric is called in titles.
+pub fn metric_label(metric: &str) -> String {
+    match metric {
+        "frechet" => "Fréchet distance".to_string(),
+        "kid" => "KID".to_string(),
+        "classes_covered" => "classes covered".to_string(),
+        "class_kl" => "class KL divergence".to_string(),
+        other => format!("final {other}"),
+    }
+}
+
+/// Where a summary metric's value comes from.
+pub fn metric_basis(metric: &str) -> &'static str {
+    if super::evals::EVAL_METRICS.contains(&metric) {
+        "at the last evaluation"
+    } else {
+        "mean of the last 10 % of steps"
+    }
 }
 
 /// Heatmaps over the two swept axes with the most values, one per combination of the other

@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use super::runs::{ReportRun, RunStatus};
 use super::stats::FINAL_SHARE;
-use super::{ConfigGroup, Report};
+use super::{ConfigGroup, Report, figures};
 
 /// Columns of the summary table: `(stat, header, as a percentage)`.
 const SUMMARY: [(&str, &str, bool); 9] = [
@@ -29,6 +29,7 @@ pub fn render(report: &Report, files: &[String], picture_problems: &[String]) ->
     header(report, &mut md);
     configs_table(report, picture_problems, &mut md);
     summary_table(report, &mut md);
+    ranking_table(report, &mut md);
     figures(report, files, &mut md);
     md
 }
@@ -147,6 +148,10 @@ fn problems(report: &Report, picture_problems: &[String], md: &mut String) {
         lines.extend(run.left_out.iter().map(|note| format!("{name}: {note}")));
     }
     lines.extend(picture_problems.iter().cloned());
+    for (i, reason) in &report.eval_unreadable {
+        let short = &report.input.runs[*i as usize].short;
+        lines.push(format!("`{short}`: evaluation scores unreadable, left out: {reason}"));
+    }
     if lines.is_empty() {
         return;
     }
@@ -169,21 +174,80 @@ fn summary_table(report: &Report, md: &mut String) {
     md.push('\n');
 }
 
+/// Evaluation columns of the ranking table: `(metric, header)`.
+const RANKED: [(&str, &str); 8] = [
+    ("frechet", "Fréchet distance"),
+    ("kid", "KID"),
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("density", "density"),
+    ("coverage", "coverage"),
+    ("classes_covered", "classes covered"),
+    ("class_kl", "class KL"),
+];
+
+/// Configs ranked by the Fréchet distance of their last evaluation (lowest first).
+fn ranking_table(report: &Report, md: &mut String) {
+    if !report.evaluated {
+        return;
+    }
+    let _ = writeln!(md, "## Ranking by Fréchet distance\n");
+    let _ = writeln!(
+        md,
+        "Scores of each run's last evaluation against real images (features of a classifier \
+         trained on the dataset); lower Fréchet distance and KID, higher precision, recall, \
+         density and coverage are better. `[min, max]` over seeds.\n"
+    );
+    let mut head = vec!["rank".to_string(), "config".to_string(), "seeds".to_string()];
+    head.extend(RANKED.iter().map(|(_, h)| h.to_string()));
+    table_row(md, &head);
+    table_row(md, &head.iter().map(|_| "---".to_string()).collect::<Vec<_>>());
+    let fd = |g: &ConfigGroup| {
+        let stats = report.numbers.per_config.get(&g.index);
+        stats.and_then(|s| s.get("frechet_final_mean")).copied().unwrap_or(f64::NAN)
+    };
+    let mut ranked: Vec<&ConfigGroup> =
+        report.groups.iter().filter(|g| fd(g).is_finite()).collect();
+    ranked.sort_by(|a, b| fd(a).total_cmp(&fd(b)));
+    for (rank, group) in ranked.iter().enumerate() {
+        let stats = report.numbers.per_config.get(&group.index);
+        let seeds = stats.and_then(|s| s.get("eval_seeds")).copied().unwrap_or(0.0);
+        let mut row = vec![(rank + 1).to_string(), group.full_label.clone(), format!("{seeds:.0}")];
+        for (metric, _) in RANKED {
+            let get = |what: &str| stats.and_then(|s| s.get(&format!("{metric}_final_{what}")));
+            let decimals = if metric == "classes_covered" { 1 } else { 4 };
+            let show = |v: f64| format!("{v:.decimals$}");
+            row.push(spread_cell(get("mean"), get("min"), get("max"), &show));
+        }
+        table_row(md, &row);
+    }
+    md.push('\n');
+}
+
+/// `mean [min, max]`, or the mean alone when the spread rounds away, or `-`.
+fn spread_cell(
+    mean: Option<&f64>,
+    lo: Option<&f64>,
+    hi: Option<&f64>,
+    show: &dyn Fn(f64) -> String,
+) -> String {
+    match (mean, lo, hi) {
+        (Some(m), Some(l), Some(h)) if m.is_finite() && show(*l) != show(*h) => {
+            format!("{} [{}, {}]", show(*m), show(*l), show(*h))
+        }
+        (Some(m), _, _) if m.is_finite() => show(*m),
+        _ => "-".to_string(),
+    }
+}
+
 fn summary_row(report: &Report, group: &ConfigGroup) -> Vec<String> {
     let stats = report.numbers.per_config.get(&group.index);
     let seeds = stats.and_then(|s| s.get("seeds")).copied().unwrap_or(0.0);
     let mut row = vec![group.full_label.clone(), format!("{seeds:.0}")];
     for (stat, _, percent) in SUMMARY {
-        let get = |what: &str| stats.and_then(|s| s.get(&format!("{stat}_{what}"))).copied();
+        let get = |what: &str| stats.and_then(|s| s.get(&format!("{stat}_{what}")));
         let show = |v: f64| if percent { format!("{:.1} %", v * 100.0) } else { format!("{v:.4}") };
-        let cell = match (get("mean"), get("min"), get("max")) {
-            (Some(mean), Some(lo), Some(hi)) if mean.is_finite() && show(lo) != show(hi) => {
-                format!("{} [{}, {}]", show(mean), show(lo), show(hi))
-            }
-            (Some(mean), _, _) if mean.is_finite() => show(mean),
-            _ => "-".to_string(),
-        };
-        row.push(cell);
+        row.push(spread_cell(get("mean"), get("min"), get("max"), &show));
     }
     row
 }
@@ -216,67 +280,28 @@ fn figures(report: &Report, files: &[String], md: &mut String) {
 
 /// `(file stem, (title, one-line caption))` of every figure.
 fn captions(report: &Report) -> Vec<(&'static str, (String, String))> {
-    let metric = &report.input.metric;
+    let metric = figures::metric_label(&report.metric);
     let c = |a: &str, b: &str| (a.to_string(), b.to_string());
+    let losses = "Loss per step: raw values faint, moving average bold; configs with several \
+                  seeds as mean line and min-max band; one panel per strategy.";
+    let accuracy = "D's accuracy on each half of its batch, with the thresholds dashed.";
+    let zones = "Share of steps where the balancing signal was below the low threshold, \
+                 between, or above the high one.";
+    let evaluation = "Fréchet distance (lower is closer to the real images) and coverage \
+                      (higher is better) at each evaluation.";
+    let summary = format!(
+        "{metric} of each config ({}; mean over seeds), against the swept values.",
+        figures::metric_basis(&report.metric)
+    );
     vec![
-        (
-            "losses",
-            c(
-                "D and G loss",
-                "Loss per step: raw values faint, moving average bold; \
-            configs with several seeds as mean line and min-max band; one panel per strategy.",
-            ),
-        ),
-        (
-            "accuracy",
-            c(
-                "D accuracy on real and fake",
-                "D's accuracy on each half of its batch, \
-            with the low and high thresholds dashed.",
-            ),
-        ),
-        (
-            "zones",
-            c(
-                "Time in each zone",
-                "Share of steps where min(acc real, acc fake) was \
-            below the low threshold, between, or above the high one.",
-            ),
-        ),
-        (
-            "learning-rates",
-            c(
-                "Learning rates (lr-adjust)",
-                "lr_D and lr_G of lr-adjust runs \
-            over steps, log axis.",
-            ),
-        ),
-        (
-            "skips",
-            c(
-                "Skipped updates (skip)",
-                "Share of recent steps whose D or G update the \
-            skip strategy left out.",
-            ),
-        ),
-        (
-            "summary",
-            (
-                format!("Final {metric} by config"),
-                format!(
-                    "Mean of {metric} over the \
-            last 10 % of steps for each config (mean over seeds), against the swept values."
-                ),
-            ),
-        ),
-        (
-            "samples",
-            c(
-                "Final samples",
-                "The last sample grid of every run (fixed z), labelled \
-            with its hash and swept values.",
-            ),
-        ),
+        ("losses", c("D and G loss", losses)),
+        ("accuracy", c("D accuracy on real and fake", accuracy)),
+        ("zones", c("Time in each zone", zones)),
+        ("learning-rates", c("Learning rates (lr-adjust)", "lr_D and lr_G, log axis.")),
+        ("skips", c("Skipped updates (skip)", "Share of recent steps without a D or G update.")),
+        ("evaluation", c("Sample quality over training", evaluation)),
+        ("summary", (format!("{metric} by config"), summary)),
+        ("samples", c("Final samples", "The last sample grid of every run (fixed z).")),
     ]
 }
 

@@ -7,6 +7,7 @@
 //! files, byte for byte.
 
 pub mod charts;
+pub mod evals;
 pub mod figures;
 pub mod markdown;
 pub mod runs;
@@ -40,7 +41,11 @@ pub enum ReportError {
     AmbiguousHash { prefix: String, candidates: String },
     #[error("{reason}")]
     Unreadable { reason: String },
-    #[error("unknown metric `{name}`; choose one of: {}", FINAL_COLUMNS.join(", "))]
+    #[error(
+        "unknown metric `{name}`; choose one of: {}, {}",
+        FINAL_COLUMNS.join(", "),
+        evals::EVAL_METRICS.join(", ")
+    )]
     UnknownMetric { name: String },
     #[error("the report has no runs")]
     NoRuns,
@@ -63,8 +68,10 @@ pub struct ReportInput {
     pub sweep_file: Option<PathBuf>,
     pub runs_dir: PathBuf,
     pub runs: Vec<ReportRun>,
-    /// Column whose final value the summary chart shows (one of [`FINAL_COLUMNS`]).
-    pub metric: String,
+    /// What the summary chart shows: a column of [`FINAL_COLUMNS`] or an evaluation score of
+    /// [`evals::EVAL_METRICS`]; `None` picks the Fréchet distance when runs have been
+    /// evaluated and G's loss otherwise.
+    pub metric: Option<String>,
 }
 
 /// Runs that share every swept value but the seed: replicates of one config.
@@ -97,6 +104,13 @@ pub struct Report {
     pub groups: Vec<ConfigGroup>,
     pub series: BTreeMap<usize, RunSeries>,
     pub numbers: Numbers,
+    /// Evaluation curves per run index, and eval files that could not be read.
+    pub eval_curves: BTreeMap<usize, evals::EvalCurve>,
+    pub eval_unreadable: BTreeMap<u32, String>,
+    /// Whether any run of the report has been evaluated.
+    pub evaluated: bool,
+    /// What the summary shows, resolved.
+    pub metric: String,
     /// Short names of swept keys (`balance.low` → `low`) where they stay unique.
     pub short_keys: BTreeMap<String, String>,
 }
@@ -113,8 +127,11 @@ pub fn render(input: ReportInput, out: &Path) -> Result<Written, ReportError> {
     if input.runs.is_empty() {
         return Err(ReportError::NoRuns);
     }
-    if !FINAL_COLUMNS.contains(&input.metric.as_str()) {
-        return Err(ReportError::UnknownMetric { name: input.metric.clone() });
+    if let Some(name) = &input.metric {
+        let known = FINAL_COLUMNS.iter().chain(evals::EVAL_METRICS.iter());
+        if !known.clone().any(|m| m == name) {
+            return Err(ReportError::UnknownMetric { name: name.clone() });
+        }
     }
     if inside(out, &input.runs_dir) {
         let message = format!("is inside the runs dir {}", input.runs_dir.display());
@@ -202,13 +219,38 @@ fn load(input: ReportInput) -> Result<Report, ReportError> {
     let groups = group_runs(&input.runs);
     let sources = metric_sources(&input.runs, &groups);
     let (tables, unreadable) = stats::compute(&sources)?;
-    let numbers = numbers(&tables, unreadable)?;
+    let mut numbers = numbers(&tables, unreadable)?;
     let series: BTreeMap<usize, RunSeries> = series::split_runs(&tables.steps, &tables.per_run)?
         .into_iter()
         .map(|(run, s)| (run as usize, s))
         .collect();
+    let eval_sources: Vec<(u32, u32, PathBuf)> = sources
+        .iter()
+        .filter_map(|s| Some((s.run, s.config, s.path.parent()?.to_path_buf())))
+        .collect();
+    let scores = evals::read(&eval_sources)?;
+    let evaluated = !scores.per_run.is_empty();
+    for (table, extra) in
+        [(&mut numbers.per_run, scores.per_run), (&mut numbers.per_config, scores.per_config)]
+    {
+        for (id, values) in extra {
+            table.entry(id).or_default().extend(values);
+        }
+    }
+    let default = if evaluated { "frechet" } else { "g_loss" };
+    let metric = input.metric.clone().unwrap_or_else(|| default.to_string());
     let short_keys = short_keys(&input.runs);
-    Ok(Report { input, groups, series, numbers, short_keys })
+    Ok(Report {
+        input,
+        groups,
+        series,
+        numbers,
+        eval_curves: scores.curves,
+        eval_unreadable: scores.unreadable,
+        evaluated,
+        metric,
+        short_keys,
+    })
 }
 
 /// The metrics files to read. Failed runs are read for their curves but kept out of the

@@ -1,0 +1,130 @@
+//! Evaluation scores of a report's runs (`eval.parquet`), read like their metrics: one lazy
+//! scan per file, then per run (its last evaluation: highest step, then largest n) and per
+//! config (mean, min and max over seeds) through polars.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use polars::prelude::*;
+
+use super::ReportError;
+use super::stats::{floats, ids};
+use crate::eval::table::EVAL_FILE;
+
+/// Scores a report can show; also names for `--metric`.
+pub const EVAL_METRICS: [&str; 8] =
+    ["frechet", "kid", "precision", "recall", "density", "coverage", "classes_covered", "class_kl"];
+
+/// One run's evaluations over training (at the n of its last evaluation).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EvalCurve {
+    pub steps: Vec<f64>,
+    pub frechet: Vec<f64>,
+    pub coverage: Vec<f64>,
+}
+
+/// What the report takes from the eval files.
+#[derive(Debug, Default)]
+pub struct EvalNumbers {
+    /// `<metric>_final` per run index.
+    pub per_run: BTreeMap<u32, BTreeMap<String, f64>>,
+    /// `<metric>_final_{mean,min,max}` and `eval_seeds` per config index.
+    pub per_config: BTreeMap<u32, BTreeMap<String, f64>>,
+    pub curves: BTreeMap<usize, EvalCurve>,
+    /// Eval files polars could not read, by run index.
+    pub unreadable: BTreeMap<u32, String>,
+}
+
+/// `(run, config, path)` of each run that has an eval file; failed runs use config
+/// `u32::MAX` so they stay out of the per-config numbers.
+pub fn read(sources: &[(u32, u32, PathBuf)]) -> Result<EvalNumbers, ReportError> {
+    let mut numbers = EvalNumbers::default();
+    let mut scans = Vec::new();
+    for (run, config, path) in sources.iter().filter(|(_, _, p)| p.join(EVAL_FILE).is_file()) {
+        let file = path.join(EVAL_FILE);
+        match scan(&file, *run, *config).and_then(|lf| lf.clone().limit(1).collect().map(|_| lf)) {
+            Ok(lf) => scans.push(lf),
+            Err(e) => {
+                let e = e.to_string();
+                let reason = e.lines().next().unwrap_or_default().to_string();
+                tracing::warn!("{}: unreadable, left out: {reason}", file.display());
+                numbers.unreadable.insert(*run, format!("{}: {reason}", file.display()));
+            }
+        }
+    }
+    if scans.is_empty() {
+        return Ok(numbers);
+    }
+    let args = UnionArgs { parallel: true, rechunk: true, ..Default::default() };
+    let rows = concat(scans, args)?
+        .sort(["run", "step", "n"], SortMultipleOptions::default())
+        .collect()?;
+    let per_run = last_per_run(&rows)?;
+    numbers.per_run = by_id(&per_run, "run")?;
+    let mut per_config = by_id(&per_config(&per_run)?, "config")?;
+    per_config.remove(&u32::MAX);
+    numbers.per_config = per_config;
+    numbers.curves = curves(&rows)?;
+    Ok(numbers)
+}
+
+fn scan(path: &std::path::Path, run: u32, config: u32) -> PolarsResult<LazyFrame> {
+    let path = PlRefPath::new(path.to_string_lossy().as_ref());
+    let args = ScanArgsParquet { glob: false, ..Default::default() };
+    let mut columns = vec![
+        lit(run).cast(DataType::UInt32).alias("run"),
+        lit(config).cast(DataType::UInt32).alias("config"),
+        col("step").cast(DataType::Float64),
+        col("n").cast(DataType::Float64),
+    ];
+    columns.extend(EVAL_METRICS.iter().map(|m| col(*m).cast(DataType::Float64)));
+    Ok(LazyFrame::scan_parquet(path, args)?.select(columns))
+}
+
+/// The last evaluation of each run (rows are sorted by run, step, n).
+fn last_per_run(rows: &DataFrame) -> PolarsResult<DataFrame> {
+    let mut aggs = vec![col("step").last().alias("eval_step"), col("n").last().alias("eval_n")];
+    aggs.extend(EVAL_METRICS.iter().map(|m| col(*m).last().alias(format!("{m}_final"))));
+    rows.clone().lazy().group_by_stable([col("run"), col("config")]).agg(aggs).collect()
+}
+
+fn per_config(per_run: &DataFrame) -> PolarsResult<DataFrame> {
+    let mut aggs = vec![len().alias("eval_seeds")];
+    for m in EVAL_METRICS {
+        let stat = format!("{m}_final");
+        aggs.push(col(&stat).mean().alias(format!("{stat}_mean")));
+        aggs.push(col(&stat).min().alias(format!("{stat}_min")));
+        aggs.push(col(&stat).max().alias(format!("{stat}_max")));
+    }
+    let grouped = per_run.clone().lazy().group_by_stable([col("config")]).agg(aggs);
+    grouped.sort(["config"], Default::default()).collect()
+}
+
+fn by_id(frame: &DataFrame, id: &str) -> Result<BTreeMap<u32, BTreeMap<String, f64>>, ReportError> {
+    let ids = ids(frame, id)?;
+    let mut table: BTreeMap<u32, BTreeMap<String, f64>> = BTreeMap::new();
+    for column in frame.get_column_names() {
+        for (id, v) in ids.iter().zip(floats(frame, column)?) {
+            table.entry(*id).or_default().insert(column.to_string(), v);
+        }
+    }
+    Ok(table)
+}
+
+/// Each run's Fréchet distance and coverage over steps, at the n of its last evaluation.
+fn curves(rows: &DataFrame) -> Result<BTreeMap<usize, EvalCurve>, ReportError> {
+    let (run, step, n) = (ids(rows, "run")?, floats(rows, "step")?, floats(rows, "n")?);
+    let (frechet, coverage) = (floats(rows, "frechet")?, floats(rows, "coverage")?);
+    let mut last_n: BTreeMap<u32, f64> = BTreeMap::new();
+    for (r, n) in run.iter().zip(&n) {
+        last_n.insert(*r, *n);
+    }
+    let mut out: BTreeMap<usize, EvalCurve> = BTreeMap::new();
+    for i in (0..run.len()).filter(|&i| Some(&n[i]) == last_n.get(&run[i])) {
+        let curve = out.entry(run[i] as usize).or_default();
+        curve.steps.push(step[i]);
+        curve.frechet.push(frechet[i]);
+        curve.coverage.push(coverage[i]);
+    }
+    Ok(out)
+}
