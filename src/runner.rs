@@ -197,8 +197,13 @@ fn train_one(
     progress.finish_and_clear();
     let failure = outcome.error.map(|e| e.to_string());
     let seconds = started.elapsed().as_secs_f64();
+    let mut pending = pending;
     if !outcome.evals.is_empty() {
         eval::table::write(&pending.dir().join(eval::table::EVAL_FILE), &outcome.evals)?;
+    } else if evaluator.is_some() {
+        let planned = pending.manifest.evaluation.take().unwrap_or_default();
+        let none = format!("none made: the run stopped before its first evaluation ({planned})");
+        pending.manifest.evaluation = Some(none);
     }
     let dir = pending.finish(&outcome.rows, seconds, failure.clone())?;
     match failure {

@@ -43,9 +43,13 @@ fn runs_are_scored_while_training_and_again_on_demand() {
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(stdout(&again).contains("n=200 frechet="), "{}", stdout(&again));
     assert!(!stderr(&again).contains("training the evaluation classifier"), "cached");
+    let other_seed = ["eval", &short, "--runs-dir", "runs", "--n", "200", "--seed", "3"];
+    assert!(dcgan(tmp.path(), &other_seed).status.success());
     let rows = table::read(&runs[0].join(table::EVAL_FILE)).unwrap();
-    let keys: Vec<(u64, usize)> = rows.iter().map(|r| (r.step, r.n)).collect();
-    assert_eq!(keys, [(3, 100), (6, 100), (6, 200)]);
+    let keys: Vec<(u64, usize, u64)> = rows.iter().map(|r| (r.step, r.n, r.seed)).collect();
+    assert_eq!(keys, [(3, 100, 7), (6, 100, 7), (6, 200, 3), (6, 200, 7)]);
+    let about = manifest(&runs[0]).evaluation.unwrap();
+    assert!(about.contains("then dcgan eval n=200 seed=3"), "{about}");
 
     // The report ranks by the Fréchet distance and draws the scores over training.
     let report = dcgan(tmp.path(), &["report", file.to_str().unwrap(), "--runs-dir", "runs"]);

@@ -169,6 +169,9 @@ pub fn load_or_train_with(
     if let Some(cached) = read_cached(&dir, device) {
         return Ok(cached);
     }
+    if dir.exists() {
+        tracing::warn!("{}: unreadable classifier cache; training it again", dir.display());
+    }
     tracing::info!(
         "training the evaluation classifier on {} images (once per dataset)",
         data.len()
@@ -215,7 +218,12 @@ fn save(dir: &Path, model: &Classifier, manifest: &ClassifierManifest) -> Result
     })?;
     let json = serde_json::to_vec_pretty(manifest).expect("manifests serialise");
     store::write_atomic(&tmp.join(store::MANIFEST_FILE), &json)?;
+    // An unreadable entry (we only get here when the cache could not be read) is replaced.
+    if dir.exists() && read_cached(dir, &Device::default()).is_none() {
+        std::fs::remove_dir_all(dir).map_err(|e| store::StoreError::io(dir, e))?;
+    }
     if std::fs::rename(&tmp, dir).is_err() {
+        // Another process finished first: keep its entry.
         let _ = std::fs::remove_dir_all(&tmp);
     }
     Ok(())

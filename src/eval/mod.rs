@@ -49,6 +49,8 @@ const G_CHUNK: usize = 250;
 pub struct Scores {
     pub step: u64,
     pub n: usize,
+    /// `eval.seed`: which real images and which fixed z.
+    pub seed: u64,
     /// Fréchet distance between Gaussian fits of the classifier's features.
     pub frechet: f64,
     pub kid: f64,
@@ -85,6 +87,9 @@ impl Evaluator {
         seed: u64,
         device: &Device,
     ) -> Result<Self, EvalError> {
+        if n > data.len() {
+            tracing::warn!("eval.n is {n} but the dataset has {} images; using all", data.len());
+        }
         let n = n.min(data.len());
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let chosen = sample(&mut rng, data.len(), n).into_vec();
@@ -160,6 +165,7 @@ impl Evaluator {
         Ok(Scores {
             step: 0,
             n: fake.len(),
+            seed: self.seed,
             frechet,
             kid,
             kid_std,

@@ -51,7 +51,23 @@ pub fn rescore(dir: &Path, runs_root: &Path, how: &Rescore) -> anyhow::Result<Sc
     let g = load_generator(dir, &cfg, &device)?;
     let scores = evaluator.score(&g, cfg.model.z_dim, manifest.steps_done)?;
     table::merge(&dir.join(table::EVAL_FILE), std::slice::from_ref(&scores))?;
+    note_in_manifest(dir, manifest, &scores)?;
     Ok(scores)
+}
+
+/// Adds "scored again" to the manifest's evaluation line, so it no longer says "skipped".
+fn note_in_manifest(
+    dir: &Path,
+    mut manifest: crate::store::manifest::Manifest,
+    scores: &Scores,
+) -> anyhow::Result<()> {
+    let earlier = manifest.evaluation.take().unwrap_or_else(|| "none while training".into());
+    let when = crate::store::manifest::now_rfc3339();
+    let again = format!("dcgan eval n={} seed={} at {when}", scores.n, scores.seed);
+    manifest.evaluation = Some(format!("{earlier}; then {again}"));
+    let json = serde_json::to_vec_pretty(&manifest).expect("manifests serialise");
+    store::write_atomic(&dir.join(store::MANIFEST_FILE), &json)?;
+    Ok(())
 }
 
 fn read_config(dir: &Path) -> anyhow::Result<RunConfig> {

@@ -1,4 +1,6 @@
-//! `eval.parquet`: one row per evaluation of a run (step, n, then one column per metric).
+//! `eval.parquet`: one row per evaluation of a run (step, n, seed, then one column per
+//! metric). A row is identified by its step, n and seed: scoring again with the same three
+//! replaces it (the numbers are the same), anything else adds a row.
 
 use std::fs::File;
 use std::path::Path;
@@ -30,6 +32,7 @@ fn to_frame(rows: &[Scores]) -> PolarsResult<DataFrame> {
     df!(
         "step" => col(rows, |r| r.step),
         "n" => col(rows, |r| r.n as u64),
+        "seed" => col(rows, |r| r.seed),
         "frechet" => col(rows, |r| r.frechet),
         "kid" => col(rows, |r| r.kid),
         "kid_std" => col(rows, |r| r.kid_std),
@@ -47,7 +50,7 @@ fn to_frame(rows: &[Scores]) -> PolarsResult<DataFrame> {
 pub fn write(path: &Path, rows: &[Scores]) -> Result<(), StoreError> {
     let parquet = |e: PolarsError| StoreError::Parquet { path: path.to_path_buf(), cause: e };
     let mut rows = rows.to_vec();
-    rows.sort_by_key(|r| (r.step, r.n));
+    rows.sort_by_key(|r| (r.step, r.n, r.seed));
     let mut frame = to_frame(&rows).map_err(parquet)?;
     let tmp = path.with_extension("partial");
     let file = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
@@ -68,7 +71,7 @@ pub fn read(path: &Path) -> Result<Vec<Scores>, StoreError> {
         Ok(c.f64()?.to_vec().into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
     };
     let read_all = || -> PolarsResult<Vec<Scores>> {
-        let cols: Vec<Vec<f64>> = ["step", "n"]
+        let cols: Vec<Vec<f64>> = ["step", "n", "seed"]
             .iter()
             .chain(METRICS.iter())
             .chain(["seconds"].iter())
@@ -78,26 +81,28 @@ pub fn read(path: &Path) -> Result<Vec<Scores>, StoreError> {
             .map(|i| Scores {
                 step: cols[0][i] as u64,
                 n: cols[1][i] as usize,
-                frechet: cols[2][i],
-                kid: cols[3][i],
-                kid_std: cols[4][i],
-                precision: cols[5][i],
-                recall: cols[6][i],
-                density: cols[7][i],
-                coverage: cols[8][i],
-                classes_covered: cols[9][i] as u32,
-                class_kl: cols[10][i],
-                seconds: cols[11][i],
+                seed: cols[2][i] as u64,
+                frechet: cols[3][i],
+                kid: cols[4][i],
+                kid_std: cols[5][i],
+                precision: cols[6][i],
+                recall: cols[7][i],
+                density: cols[8][i],
+                coverage: cols[9][i],
+                classes_covered: cols[10][i] as u32,
+                class_kl: cols[11][i],
+                seconds: cols[12][i],
             })
             .collect())
     };
     read_all().map_err(parquet)
 }
 
-/// Adds rows to a run's `eval.parquet`, replacing earlier rows of the same step and n.
+/// Adds rows to a run's `eval.parquet`, replacing earlier rows of the same step, n and seed.
 pub fn merge(path: &Path, new: &[Scores]) -> Result<(), StoreError> {
     let mut rows = read(path)?;
-    rows.retain(|old| !new.iter().any(|r| r.step == old.step && r.n == old.n));
+    let same = |a: &Scores, b: &Scores| (a.step, a.n, a.seed) == (b.step, b.n, b.seed);
+    rows.retain(|old| !new.iter().any(|r| same(r, old)));
     rows.extend(new.iter().cloned());
     write(path, &rows)
 }

@@ -368,7 +368,12 @@ fn x_extent(c: &Curves) -> (f64, f64) {
     let xs = xs.chain(c.bands.iter().flat_map(|b| b.x.iter().copied()));
     let (lo, hi) =
         xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)));
-    if lo.is_finite() && hi > lo { (lo, hi) } else { (0.0, 1.0) }
+    match (lo.is_finite(), hi > lo) {
+        (true, true) => (lo, hi),
+        // A single step (one evaluation at the end): centre it on a small range around it.
+        (true, false) => (lo - lo.abs().max(1.0) * 0.05, hi + hi.abs().max(1.0) * 0.05),
+        (false, _) => (0.0, 1.0),
+    }
 }
 
 fn y_extent(c: &Curves, tf: &dyn Fn(f64) -> f64) -> (f64, f64) {

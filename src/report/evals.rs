@@ -1,6 +1,8 @@
 //! Evaluation scores of a report's runs (`eval.parquet`), read like their metrics: one lazy
-//! scan per file, then per run (its last evaluation: highest step, then largest n) and per
-//! config (mean, min and max over seeds) through polars.
+//! scan per file, then per run and per config (mean, min and max over seeds) through polars.
+//! A run's score is its last evaluation with its own `eval.n` and `eval.seed` (the ones made
+//! while training), so rows added by `dcgan eval --n` do not mix sample sizes in a ranking;
+//! a run without such a row uses its last row.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,14 +37,29 @@ pub struct EvalNumbers {
     pub unreadable: BTreeMap<u32, String>,
 }
 
-/// `(run, config, path)` of each run that has an eval file; failed runs use config
-/// `u32::MAX` so they stay out of the per-config numbers.
-pub fn read(sources: &[(u32, u32, PathBuf)]) -> Result<EvalNumbers, ReportError> {
+/// A run to read: its index, config index (`u32::MAX` for failed runs, which stay out of the
+/// per-config numbers), directory, and the `eval.n` and `eval.seed` it was trained with.
+pub struct EvalSource {
+    pub run: u32,
+    pub config: u32,
+    pub dir: PathBuf,
+    pub n: u64,
+    pub seed: u64,
+}
+
+pub fn read(sources: &[EvalSource]) -> Result<EvalNumbers, ReportError> {
     let mut numbers = EvalNumbers::default();
     let mut scans = Vec::new();
-    for (run, config, path) in sources.iter().filter(|(_, _, p)| p.join(EVAL_FILE).is_file()) {
-        let file = path.join(EVAL_FILE);
-        match scan(&file, *run, *config).and_then(|lf| lf.clone().limit(1).collect().map(|_| lf)) {
+    for source in sources {
+        let (run, file) = (&source.run, source.dir.join(EVAL_FILE));
+        if file.is_dir() {
+            numbers.unreadable.insert(*run, format!("{} is a folder", file.display()));
+            continue;
+        }
+        if !file.is_file() {
+            continue;
+        }
+        match scan(&file, source).and_then(|lf| lf.clone().limit(1).collect().map(|_| lf)) {
             Ok(lf) => scans.push(lf),
             Err(e) => {
                 let e = e.to_string();
@@ -57,7 +74,7 @@ pub fn read(sources: &[(u32, u32, PathBuf)]) -> Result<EvalNumbers, ReportError>
     }
     let args = UnionArgs { parallel: true, rechunk: true, ..Default::default() };
     let rows = concat(scans, args)?
-        .sort(["run", "step", "n"], SortMultipleOptions::default())
+        .sort(["run", "own", "step", "n"], SortMultipleOptions::default())
         .collect()?;
     let per_run = last_per_run(&rows)?;
     numbers.per_run = by_id(&per_run, "run")?;
@@ -68,14 +85,21 @@ pub fn read(sources: &[(u32, u32, PathBuf)]) -> Result<EvalNumbers, ReportError>
     Ok(numbers)
 }
 
-fn scan(path: &std::path::Path, run: u32, config: u32) -> PolarsResult<LazyFrame> {
+fn scan(path: &std::path::Path, source: &EvalSource) -> PolarsResult<LazyFrame> {
     let path = PlRefPath::new(path.to_string_lossy().as_ref());
     let args = ScanArgsParquet { glob: false, ..Default::default() };
+    // 1 for rows made with the run's own eval settings: sorted last, so `last()` picks them.
+    let own = col("n")
+        .cast(DataType::UInt64)
+        .eq(lit(source.n))
+        .and(col("seed").cast(DataType::UInt64).eq(lit(source.seed)));
     let mut columns = vec![
-        lit(run).cast(DataType::UInt32).alias("run"),
-        lit(config).cast(DataType::UInt32).alias("config"),
+        lit(source.run).cast(DataType::UInt32).alias("run"),
+        lit(source.config).cast(DataType::UInt32).alias("config"),
+        own.cast(DataType::UInt32).alias("own"),
         col("step").cast(DataType::Float64),
         col("n").cast(DataType::Float64),
+        col("seed").cast(DataType::Float64),
     ];
     columns.extend(EVAL_METRICS.iter().map(|m| col(*m).cast(DataType::Float64)));
     Ok(LazyFrame::scan_parquet(path, args)?.select(columns))
@@ -89,7 +113,11 @@ fn last_per_run(rows: &DataFrame) -> PolarsResult<DataFrame> {
 }
 
 fn per_config(per_run: &DataFrame) -> PolarsResult<DataFrame> {
-    let mut aggs = vec![len().alias("eval_seeds")];
+    let mut aggs = vec![
+        len().alias("eval_seeds"),
+        col("eval_n").min().alias("eval_n_min"),
+        col("eval_n").max().alias("eval_n_max"),
+    ];
     for m in EVAL_METRICS {
         let stat = format!("{m}_final");
         aggs.push(col(&stat).mean().alias(format!("{stat}_mean")));
@@ -111,16 +139,18 @@ fn by_id(frame: &DataFrame, id: &str) -> Result<BTreeMap<u32, BTreeMap<String, f
     Ok(table)
 }
 
-/// Each run's Fréchet distance and coverage over steps, at the n of its last evaluation.
+/// Each run's Fréchet distance and coverage over steps, at the n and seed of the evaluation
+/// the report uses for it. Rows are sorted by run, then own settings, then step.
 fn curves(rows: &DataFrame) -> Result<BTreeMap<usize, EvalCurve>, ReportError> {
-    let (run, step, n) = (ids(rows, "run")?, floats(rows, "step")?, floats(rows, "n")?);
+    let (run, step) = (ids(rows, "run")?, floats(rows, "step")?);
+    let (n, seed) = (floats(rows, "n")?, floats(rows, "seed")?);
     let (frechet, coverage) = (floats(rows, "frechet")?, floats(rows, "coverage")?);
-    let mut last_n: BTreeMap<u32, f64> = BTreeMap::new();
-    for (r, n) in run.iter().zip(&n) {
-        last_n.insert(*r, *n);
+    let mut chosen: BTreeMap<u32, (f64, f64)> = BTreeMap::new();
+    for i in 0..run.len() {
+        chosen.insert(run[i], (n[i], seed[i]));
     }
     let mut out: BTreeMap<usize, EvalCurve> = BTreeMap::new();
-    for i in (0..run.len()).filter(|&i| Some(&n[i]) == last_n.get(&run[i])) {
+    for i in (0..run.len()).filter(|&i| chosen.get(&run[i]) == Some(&(n[i], seed[i]))) {
         let curve = out.entry(run[i] as usize).or_default();
         curve.steps.push(step[i]);
         curve.frechet.push(frechet[i]);

@@ -198,7 +198,7 @@ fn ranking_table(report: &Report, md: &mut String) {
          trained on the dataset); lower Fréchet distance and KID, higher precision, recall, \
          density and coverage are better. `[min, max]` over seeds.\n"
     );
-    let mut head = vec!["rank".to_string(), "config".to_string(), "seeds".to_string()];
+    let mut head = ["rank", "config", "seeds", "n"].map(String::from).to_vec();
     head.extend(RANKED.iter().map(|(_, h)| h.to_string()));
     table_row(md, &head);
     table_row(md, &head.iter().map(|_| "---".to_string()).collect::<Vec<_>>());
@@ -212,7 +212,12 @@ fn ranking_table(report: &Report, md: &mut String) {
     for (rank, group) in ranked.iter().enumerate() {
         let stats = report.numbers.per_config.get(&group.index);
         let seeds = stats.and_then(|s| s.get("eval_seeds")).copied().unwrap_or(0.0);
-        let mut row = vec![(rank + 1).to_string(), group.full_label.clone(), format!("{seeds:.0}")];
+        let n = |what: &str| stats.and_then(|s| s.get(what)).copied().unwrap_or(f64::NAN);
+        let (n_min, n_max) = (n("eval_n_min"), n("eval_n_max"));
+        let n =
+            if n_min == n_max { format!("{n_min:.0}") } else { format!("{n_min:.0}-{n_max:.0}") };
+        let mut row =
+            vec![(rank + 1).to_string(), group.full_label.clone(), format!("{seeds:.0}"), n];
         for (metric, _) in RANKED {
             let get = |what: &str| stats.and_then(|s| s.get(&format!("{metric}_final_{what}")));
             let decimals = if metric == "classes_covered" { 1 } else { 4 };

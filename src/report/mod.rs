@@ -47,6 +47,8 @@ pub enum ReportError {
         evals::EVAL_METRICS.join(", ")
     )]
     UnknownMetric { name: String },
+    #[error("--metric {metric}: no run of the report has evaluation scores (see `dcgan eval`)")]
+    NotEvaluated { metric: String },
     #[error("the report has no runs")]
     NoRuns,
     #[error("reading metrics: {0}")]
@@ -224,9 +226,18 @@ fn load(input: ReportInput) -> Result<Report, ReportError> {
         .into_iter()
         .map(|(run, s)| (run as usize, s))
         .collect();
-    let eval_sources: Vec<(u32, u32, PathBuf)> = sources
+    let eval_sources: Vec<evals::EvalSource> = sources
         .iter()
-        .filter_map(|s| Some((s.run, s.config, s.path.parent()?.to_path_buf())))
+        .filter_map(|s| {
+            let eval = &input.runs[s.run as usize].config.eval;
+            Some(evals::EvalSource {
+                run: s.run,
+                config: s.config,
+                dir: s.path.parent()?.to_path_buf(),
+                n: eval.n as u64,
+                seed: eval.seed,
+            })
+        })
         .collect();
     let scores = evals::read(&eval_sources)?;
     let evaluated = !scores.per_run.is_empty();
@@ -239,6 +250,9 @@ fn load(input: ReportInput) -> Result<Report, ReportError> {
     }
     let default = if evaluated { "frechet" } else { "g_loss" };
     let metric = input.metric.clone().unwrap_or_else(|| default.to_string());
+    if !evaluated && evals::EVAL_METRICS.contains(&metric.as_str()) {
+        return Err(ReportError::NotEvaluated { metric });
+    }
     let short_keys = short_keys(&input.runs);
     Ok(Report {
         input,

@@ -168,6 +168,16 @@ pub fn resolve_prefix(root: &Path, prefix: &str) -> Result<PathBuf, ReportError>
     let matches: Vec<String> =
         run_dir_names(root)?.into_iter().filter(|name| name.starts_with(wanted)).collect();
     match matches.as_slice() {
+        // Digits past the directory's name must match the full hash in its manifest.
+        [one] if prefix.len() > hashing::SHORT_LEN => {
+            let full = store::read_manifest(&root.join(one)).map(|m| m.hash).unwrap_or_default();
+            if full.starts_with(&prefix) {
+                Ok(root.join(one))
+            } else {
+                let candidates = format!("{one} (full hash {full})");
+                Err(ReportError::UnknownHash { prefix, root: root.to_path_buf(), candidates })
+            }
+        }
         [one] => Ok(root.join(one)),
         [] => {
             let names = run_dir_names(root)?;
