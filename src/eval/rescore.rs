@@ -30,7 +30,7 @@ pub fn rescore(dir: &Path, runs_root: &Path, how: &Rescore) -> anyhow::Result<Sc
         dir.display(),
         manifest.status
     );
-    let cfg = read_config(dir)?;
+    let cfg = store::read_config(dir).map_err(anyhow::Error::msg)?;
     let backend = Backend::available(how.backend.as_deref().unwrap_or(&cfg.train.backend))
         .context("backend")?;
     let data = DatasetCache::default().dataset(&cfg.data)?;
@@ -68,12 +68,6 @@ fn note_in_manifest(
     let json = serde_json::to_vec_pretty(&manifest).expect("manifests serialise");
     store::write_atomic(&dir.join(store::MANIFEST_FILE), &json)?;
     Ok(())
-}
-
-fn read_config(dir: &Path) -> anyhow::Result<RunConfig> {
-    let path = dir.join(store::CONFIG_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
-    serde_yaml::from_str(&text).with_context(|| format!("{} is not a valid config", path.display()))
 }
 
 /// The run's final generator, in inference mode on `device`.

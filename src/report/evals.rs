@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use polars::prelude::*;
 
 use super::ReportError;
-use super::stats::{floats, ids};
+use super::stats::{by_id, first_line, floats, ids};
 use crate::eval::table::EVAL_FILE;
 
 /// Scores a report can show; also names for `--metric`.
@@ -62,8 +62,7 @@ pub fn read(sources: &[EvalSource]) -> Result<EvalNumbers, ReportError> {
         match scan(&file, source).and_then(|lf| lf.clone().limit(1).collect().map(|_| lf)) {
             Ok(lf) => scans.push(lf),
             Err(e) => {
-                let e = e.to_string();
-                let reason = e.lines().next().unwrap_or_default().to_string();
+                let reason = first_line(&e);
                 tracing::warn!("{}: unreadable, left out: {reason}", file.display());
                 numbers.unreadable.insert(*run, format!("{}: {reason}", file.display()));
             }
@@ -126,17 +125,6 @@ fn per_config(per_run: &DataFrame) -> PolarsResult<DataFrame> {
     }
     let grouped = per_run.clone().lazy().group_by_stable([col("config")]).agg(aggs);
     grouped.sort(["config"], Default::default()).collect()
-}
-
-fn by_id(frame: &DataFrame, id: &str) -> Result<BTreeMap<u32, BTreeMap<String, f64>>, ReportError> {
-    let ids = ids(frame, id)?;
-    let mut table: BTreeMap<u32, BTreeMap<String, f64>> = BTreeMap::new();
-    for column in frame.get_column_names() {
-        for (id, v) in ids.iter().zip(floats(frame, column)?) {
-            table.entry(*id).or_default().insert(column.to_string(), v);
-        }
-    }
-    Ok(table)
 }
 
 /// Each run's Fréchet distance and coverage over steps, at the n and seed of the evaluation

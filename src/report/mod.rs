@@ -284,21 +284,10 @@ fn metric_sources(runs: &[ReportRun], groups: &[ConfigGroup]) -> Vec<Source> {
 }
 
 fn numbers(tables: &Tables, unreadable: Vec<(u32, String)>) -> Result<Numbers, ReportError> {
-    let by_id = |frame: &polars::prelude::DataFrame, id: &str| {
-        let ids = stats::ids(frame, id)?;
-        let mut table: BTreeMap<u32, BTreeMap<String, f64>> = BTreeMap::new();
-        for column in frame.get_column_names() {
-            let values = stats::floats(frame, column)?;
-            for (id, v) in ids.iter().zip(values) {
-                table.entry(*id).or_default().insert(column.to_string(), v);
-            }
-        }
-        Ok::<_, ReportError>(table)
-    };
-    let mut per_config = by_id(&tables.per_config, "config")?;
+    let mut per_config = stats::by_id(&tables.per_config, "config")?;
     per_config.remove(&u32::MAX);
     Ok(Numbers {
-        per_run: by_id(&tables.per_run, "run")?,
+        per_run: stats::by_id(&tables.per_run, "run")?,
         per_config,
         unreadable: unreadable.into_iter().collect(),
     })

@@ -288,11 +288,7 @@ fn pick_dir(dirs: &[PathBuf]) -> Option<(&PathBuf, Vec<String>)> {
 }
 
 fn read_config(dir: &Path) -> Result<RunConfig, String> {
-    let path = dir.join(store::CONFIG_FILE);
-    let text =
-        fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut config: RunConfig = serde_yaml::from_str(&text)
-        .map_err(|e| format!("{} is not a valid config: {e}", path.display()))?;
+    let mut config = store::read_config(dir)?;
     config.train.backend = canonical_backend(&config.train.backend);
     Ok(config)
 }

@@ -5,6 +5,7 @@
 //! last 10 % of steps (steps past 0.9 x the run's last step): single steps of a GAN are too
 //! noisy to compare.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use polars::prelude::*;
@@ -61,9 +62,7 @@ pub fn compute(sources: &[Source]) -> Result<(Tables, Vec<(u32, String)>), Repor
         match scan(source).and_then(|lf| lf.limit(1).collect()) {
             Ok(_) => good.push(source),
             Err(e) => {
-                // polars appends plans and hints after the first line; the reason is enough.
-                let e = e.to_string();
-                let reason = e.lines().next().unwrap_or_default();
+                let reason = first_line(&e);
                 tracing::warn!("{}: unreadable, left out: {reason}", source.path.display());
                 bad.push((source.run, format!("{}: {reason}", source.path.display())));
             }
@@ -153,6 +152,29 @@ fn per_config(per_run: &DataFrame) -> PolarsResult<DataFrame> {
 pub fn floats(frame: &DataFrame, name: &str) -> Result<Vec<f64>, ReportError> {
     let column = frame.column(name)?.cast(&DataType::Float64)?;
     Ok(column.f64()?.to_vec().into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+/// Numbers by run or config index, then by column name.
+pub type ById = BTreeMap<u32, BTreeMap<String, f64>>;
+
+/// A table's float columns by the id in column `id`: `{id: {column: value}}`.
+pub fn by_id(
+    frame: &DataFrame,
+    id: &str,
+) -> Result<std::collections::BTreeMap<u32, std::collections::BTreeMap<String, f64>>, ReportError> {
+    let ids = ids(frame, id)?;
+    let mut table = std::collections::BTreeMap::<u32, std::collections::BTreeMap<_, _>>::new();
+    for column in frame.get_column_names() {
+        for (id, v) in ids.iter().zip(floats(frame, column)?) {
+            table.entry(*id).or_default().insert(column.to_string(), v);
+        }
+    }
+    Ok(table)
+}
+
+/// The first line of a polars error (it appends query plans and hints after it).
+pub fn first_line(e: &PolarsError) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
 }
 
 /// A u32 column as values (nulls as 0, which the report's id columns never hold).

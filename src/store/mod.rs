@@ -224,6 +224,15 @@ pub fn leftovers(root: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// Reads `config.yaml` of a run directory; the error says what is wrong with it.
+pub fn read_config(dir: &Path) -> Result<RunConfig, String> {
+    let path = dir.join(CONFIG_FILE);
+    let text =
+        fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_yaml::from_str(&text)
+        .map_err(|e| format!("{} is not a valid config: {e}", path.display()))
+}
+
 /// Reads `manifest.json` of a run directory; the error says what is wrong with it.
 pub fn read_manifest(dir: &Path) -> Result<Manifest, String> {
     let path = dir.join(MANIFEST_FILE);
