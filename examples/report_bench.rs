@@ -189,6 +189,7 @@ fn manifest(hash: String, swept: &[(String, String)], steps: u64, seconds: f64) 
             files: Vec::new(),
         },
         host: "bench".to_string(),
+        resumes: Vec::new(),
         evaluation: None,
     }
 }

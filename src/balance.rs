@@ -145,6 +145,15 @@ impl Balancer {
         Self { cfg, lr_d, lr_g }
     }
 
+    /// The learning rates reached so far, `(lr_d, lr_g)`: the state a checkpoint keeps.
+    pub fn rates(&self) -> (f64, f64) {
+        (self.lr_d, self.lr_g)
+    }
+
+    pub fn config(&self) -> &BalanceConfig {
+        &self.cfg
+    }
+
     /// Decides this step's updates and learning rates from this step's D pass.
     pub fn decide(&mut self, stats: &DStats) -> Decision {
         let zone = zone(self.cfg.signal, stats, &self.cfg);

@@ -46,6 +46,116 @@ pub enum Command {
     /// Score a finished run's final generator against the real images (adds a row to its
     /// eval.parquet).
     Eval(EvalArgs),
+    /// Train a stored run's config again in a scratch directory and compare metrics and
+    /// final weights with the stored run (exit 0 only when bit-exact).
+    Reproduce(ReproduceArgs),
+    /// Draw a grid of images from a run's generator (final checkpoint, else the latest
+    /// resume checkpoint).
+    Sample(SampleArgs),
+    /// List run directories: status, swept values, steps, time, final metrics.
+    ///
+    /// Status is completed, failed, running (its lock is held), interrupted or crashed
+    /// (unfinished, nobody trains it: the next sweep resumes it), or damaged (with the
+    /// reason). d_loss, g_loss, d_acc_real and d_acc_fake are means over the last 10 % of
+    /// steps, as in reports; frechet is the latest row of eval.parquet.
+    Ls(LsArgs),
+    /// Show one run: its config, manifest, final metrics, evaluations, files and lock.
+    Show(ShowArgs),
+    /// Remove what interrupted processes left behind; never a completed run.
+    ///
+    /// Removes old `.tmp-*` run directories, `.scratch/` folders of dead `dcgan reproduce`
+    /// processes, `*.partial` files and half-written checkpoints of runs nobody trains, resume
+    /// checkpoints of completed runs, and free lock files of runs that no longer exist. A run
+    /// whose lock is held is not touched; `.cache/` never is.
+    Gc(GcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Where run directories are.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Only the runs of this sweep (its `name`).
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Only runs where KEY equals VALUE; KEY is a column or a dotted config key
+    /// (balance.strategy=skip, train.seed=1). Numbers compare as numbers. Repeat to AND.
+    #[arg(long = "where", value_name = "KEY=VALUE")]
+    pub conditions: Vec<String>,
+    /// Order by a column or config key (numbers numerically); `-KEY` for descending.
+    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
+    pub sort: Option<String>,
+    /// Descending order for --sort.
+    #[arg(long, requires = "sort")]
+    pub desc: bool,
+    /// table for reading; json or csv for scripts (time in seconds, numbers in full).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::inspect::ls::Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The run's hash, or a unique prefix of it.
+    pub hash: String,
+    /// Where run directories are.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Where run directories are.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// List what would be removed, with sizes; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also remove unfinished (interrupted or crashed, resumable) runs nobody trains now.
+    #[arg(long)]
+    pub unfinished: bool,
+    /// Also remove earlier failed or damaged attempts kept in <DIR>/.attempts/.
+    #[arg(long)]
+    pub attempts: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    /// The run's hash, or a unique prefix of it.
+    pub hash: String,
+    /// Where run directories are; the scratch run goes under <DIR>/.scratch/.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Train on this backend instead of the run's (flex, tch-cpu, tch-cuda[:N]); then the
+    /// largest differences are reported, as different backends do not match bit for bit.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// The dataset folder, when the run's data.path has moved (the files must be the same).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Keep the scratch run directory after comparing.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// The run's hash, or a unique prefix of it.
+    pub hash: String,
+    /// Where run directories are.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Images in the grid.
+    #[arg(short, long, default_value_t = 64)]
+    pub n: usize,
+    /// Seed of the z vectors (ChaCha8, N(0, 1)).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The PNG to write (default: sample-<run>-seed<S>.png in the current folder).
+    #[arg(short, long, value_name = "FILE.png")]
+    pub output: Option<PathBuf>,
+    /// Backend to generate on (default: the run's).
+    #[arg(long)]
+    pub backend: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -152,7 +262,58 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<bool> {
         Command::Bench(args) => bench_command(&args),
         Command::Report(args) => report_command(&args),
         Command::Eval(args) => eval_command(&args),
+        Command::Reproduce(args) => reproduce_command(&args),
+        Command::Sample(args) => sample_command(&args),
+        Command::Ls(args) => ls_command(args),
+        Command::Show(args) => show_command(&args),
+        Command::Gc(args) => gc_command(args),
     }
+}
+
+fn reproduce_command(args: &ReproduceArgs) -> anyhow::Result<bool> {
+    let dir = report::runs::resolve_prefix(&args.runs_dir, &args.hash)?;
+    let options = crate::reproduce::Options {
+        backend: args.backend.clone(),
+        data: args.data.clone(),
+        keep: args.keep,
+    };
+    // Ctrl-C stops the re-training after its step; the scratch directory is then removed.
+    crate::interrupt::install();
+    let outcome = crate::reproduce::reproduce(&dir, &args.runs_dir, &options)
+        .with_context(|| format!("cannot reproduce {}", dir.display()))?;
+    for line in outcome.lines() {
+        say(format_args!("{line}"));
+    }
+    Ok(outcome.reproduced())
+}
+
+fn sample_command(args: &SampleArgs) -> anyhow::Result<bool> {
+    let dir = report::runs::resolve_prefix(&args.runs_dir, &args.hash)?;
+    let short = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let out = match &args.output {
+        Some(out) => out.clone(),
+        None => PathBuf::from(format!("sample-{short}-seed{}.png", args.seed)),
+    };
+    let request =
+        crate::sample::Request { n: args.n, seed: args.seed, backend: args.backend.clone() };
+    let drawn = crate::sample::draw(&dir, &request, &out)
+        .with_context(|| format!("cannot sample {}", dir.display()))?;
+    let from = match drawn.source.resume_step {
+        None => "its final checkpoint".to_string(),
+        Some(step) => {
+            format!("its latest resume checkpoint (step {step}; the run has not finished)")
+        }
+    };
+    say(format_args!(
+        "sample {short}: {} images of {} px, seed {}, on {}, from {}; wrote {}",
+        drawn.n,
+        drawn.side,
+        args.seed,
+        drawn.backend,
+        from,
+        out.display()
+    ));
+    Ok(true)
 }
 
 fn eval_command(args: &EvalArgs) -> anyhow::Result<bool> {
@@ -312,6 +473,7 @@ fn sweep_command(
     }
     runs.prepare().with_context(|| format!("--runs-dir {}", runs.root().display()))?;
     warn_about_leftovers(runs.root());
+    crate::interrupt::install();
     let summary = runner::execute(&sweep.name, &planned, &mut cache, &runs);
     print_summary(&sweep.name, &summary, runs.root());
     Ok(summary.all_completed())
@@ -329,8 +491,13 @@ fn print_plan(name: &str, planned: &[PlannedRun]) {
 }
 
 fn print_summary(name: &str, s: &SweepSummary, root: &Path) {
+    let elsewhere = match s.elsewhere {
+        0 => String::new(),
+        n => format!(", {n} completed by another process"),
+    };
+    let stopped = if s.interrupted { "; interrupted, run it again to go on" } else { "" };
     say(format_args!(
-        "sweep {name}: {} trained, {} cached, {} failed; runs in {}",
+        "sweep {name}: {} trained, {} cached, {} failed{elsewhere}; runs in {}{stopped}",
         s.trained,
         s.cached,
         s.failed,
@@ -342,12 +509,49 @@ fn warn_about_leftovers(root: &Path) {
     let leftovers = store::leftovers(root);
     if let Some(first) = leftovers.first() {
         tracing::warn!(
-            "{} unfinished run director{} (interrupted sweeps or failed writes), e.g. {}; \
-             they are not resumed and can be deleted once no sweep is running",
+            "{} unfinished run director{} left by an older version of dcgan, e.g. {}; \
+             they cannot be resumed; `dcgan gc` removes them",
             leftovers.len(),
             if leftovers.len() == 1 { "y" } else { "ies" },
             first.display()
         );
+    }
+}
+
+fn ls_command(args: LsArgs) -> anyhow::Result<bool> {
+    let options = crate::inspect::ls::LsOptions {
+        runs_dir: args.runs_dir,
+        sweep: args.sweep,
+        conditions: args.conditions,
+        sort: args.sort,
+        descending: args.desc,
+        format: args.format,
+    };
+    say_lines(&crate::inspect::ls::list(&options)?);
+    Ok(true)
+}
+
+fn show_command(args: &ShowArgs) -> anyhow::Result<bool> {
+    say_lines(&crate::inspect::show::show(&args.runs_dir, &args.hash)?);
+    Ok(true)
+}
+
+/// Exit 1 when something could not be removed.
+fn gc_command(args: GcArgs) -> anyhow::Result<bool> {
+    let options = crate::inspect::gc::GcOptions {
+        runs_dir: args.runs_dir,
+        dry_run: args.dry_run,
+        unfinished: args.unfinished,
+        attempts: args.attempts,
+    };
+    let outcome = crate::inspect::gc::collect(&options)?;
+    say_lines(&crate::inspect::gc::render(&outcome, &options));
+    Ok(outcome.failures.is_empty())
+}
+
+fn say_lines(text: &str) {
+    for line in text.lines() {
+        say(format_args!("{line}"));
     }
 }
 

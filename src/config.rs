@@ -29,6 +29,26 @@ pub struct RunConfig {
     /// How samples are scored against the real images. Not part of the run's hash: it does
     /// not change what is trained, and `dcgan eval` can score a run again.
     pub eval: EvalConfig,
+    /// How often a resumable checkpoint is written. Not part of the run's hash: a resumed
+    /// run ends bit-identical to an uninterrupted one, so it does not change what is trained.
+    pub checkpoint: CheckpointConfig,
+}
+
+/// Resume checkpoints (weights, optimizer state, RNG state, rows so far).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointConfig {
+    /// Write one every this many steps; 0 writes one only when Ctrl-C or SIGTERM stops the
+    /// run. A crash loses at most the steps since the last one.
+    pub every: u64,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        // At width 64 on 2 CPU cores a step takes about 5 s: at most ~17 minutes are lost,
+        // for a checkpoint of ~120 MB that takes well under a second to write.
+        Self { every: 200 }
+    }
 }
 
 /// Which dataset and split to train on.
@@ -267,7 +287,8 @@ impl RunConfig {
         check("train.beta2", t.beta2, (0.0..1.0).contains(&t.beta2), "in [0, 1)")?;
         positive("train.epsilon", t.epsilon)?;
         check("balance.low", b.low, (0.0..=1.0).contains(&b.low), "in [0, 1]")?;
-        check("balance.high", b.high, (b.low..=1.0).contains(&b.high), "in [balance.low, 1]")?;
+        let above_low = b.high > b.low && b.high <= 1.0;
+        check("balance.high", b.high, above_low, "above balance.low and at most 1")?;
         check("balance.margin", b.margin, b.margin > 0.0 && b.margin < 0.5, "in (0, 0.5)")?;
         check("balance.lr_factor", b.lr_factor, b.lr_factor >= 1.0, "at least 1")?;
         positive("balance.lr_d_min", b.lr_d_min)?;

@@ -14,7 +14,9 @@ use crate::config::RunConfig;
 pub const SHORT_LEN: usize = 16;
 
 /// Bumped whenever the canonical text changes meaning, so old and new hashes never collide.
-const CANONICAL_VERSION: &str = "dcgan-harness/config-v1";
+/// v2: the backend is seeded again before every step (so runs can resume bit-identically),
+/// which changes every run's dropout masks and so what a config trains to.
+const CANONICAL_VERSION: &str = "dcgan-harness/config-v2";
 
 /// The canonical text of a config: sorted keys, no whitespace, fields that do not change
 /// what is trained (where the dataset files live, how samples are scored) left out.
@@ -23,9 +25,11 @@ pub fn canonical_text(config: &RunConfig) -> String {
     if let Some(data) = value.get_mut("data").and_then(Value::as_object_mut) {
         data.remove("path");
     }
-    // Evaluation settings change how a run is scored, not what is trained.
+    // Evaluation settings change how a run is scored, and checkpoints when it is saved, not
+    // what is trained.
     if let Some(config) = value.as_object_mut() {
         config.remove("eval");
+        config.remove("checkpoint");
     }
     let mut out = String::new();
     write_sorted(&value, &mut out);
@@ -112,6 +116,7 @@ mod tests {
     fn evaluation_settings_are_not_hashed() {
         let plain = run_hash(&parse("{}"), "fp");
         assert_eq!(plain, run_hash(&parse("eval: {n: 5000, every: 100, enabled: false}"), "fp"));
+        assert_eq!(plain, run_hash(&parse("checkpoint: {every: 7}"), "fp"));
     }
 
     #[test]

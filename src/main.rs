@@ -13,7 +13,12 @@ fn main() -> ExitCode {
     keep_freed_memory();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
-    match cli::dispatch(cli) {
+    let outcome = cli::dispatch(cli);
+    if dcgan_harness::interrupt::requested() {
+        // 128 + SIGINT, as shells report a command stopped by Ctrl-C.
+        return ExitCode::from(130);
+    }
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {

@@ -3,23 +3,31 @@
 //! Planning is cheap (no decoding, no tensors) so `--dry-run` and the status lines come out
 //! at once. Training then goes config by config; a run that fails is recorded as failed and
 //! the sweep goes on, so one diverging config never costs the others.
+//!
+//! Each config is trained under its run's lock. A config another process is training is
+//! left for last and then waited for, so two sweeps on one `runs/` share the work, each
+//! config is trained once, and both end knowing every config's outcome.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backend::Backend;
+use crate::checkpoint;
 use crate::config::RunConfig;
 use crate::data::{DataSource, Dataset, DatasetCache, fashion};
 use crate::eval::{self, Evaluator};
 use crate::hashing;
-use crate::store::manifest::{DatasetInfo, Harness, Manifest, Status, host_name, now_rfc3339};
+use crate::interrupt;
+use crate::store::lock::{self, RunLock};
+use crate::store::manifest::{
+    DatasetInfo, Harness, Manifest, Resume, Status, host_name, now_rfc3339,
+};
 use crate::store::metrics::MetricsRow;
-use crate::store::{RunState, RunsDir};
+use crate::store::{ActiveRun, RunState, RunsDir};
 use crate::sweep::{Sweep, SweepPoint};
-use crate::train::{self, Outputs};
+use crate::train::{self, Outputs, TrainError};
 
 /// One config of a sweep with its hash and what is on disk for it.
 #[derive(Debug, Clone)]
@@ -41,6 +49,7 @@ impl PlannedRun {
             RunState::Missing => "new",
             RunState::Completed(_) => "cached",
             RunState::Failed(_) => "retry-failed",
+            RunState::Unfinished(_) => "resume",
             RunState::Damaged(_) => "retry-damaged",
         }
     }
@@ -52,6 +61,14 @@ impl PlannedRun {
                 Some(format!("it failed before: {}", m.failure.as_deref().unwrap_or("unknown")))
             }
             RunState::Damaged(reason) => Some(format!("its directory is damaged: {reason}")),
+            RunState::Unfinished(m) if m.status == Status::Interrupted => {
+                Some(format!("it was interrupted after step {}", m.steps_done))
+            }
+            RunState::Unfinished(m) => Some(format!(
+                "its last process stopped without finishing (killed, or still running \
+                 elsewhere); checkpointed at step {}",
+                m.steps_done
+            )),
             _ => None,
         }
     }
@@ -63,11 +80,15 @@ pub struct SweepSummary {
     pub trained: usize,
     pub cached: usize,
     pub failed: usize,
+    /// Completed by another process while this one ran.
+    pub elsewhere: usize,
+    /// Stopped by Ctrl-C or SIGTERM before every config was done.
+    pub interrupted: bool,
 }
 
 impl SweepSummary {
     pub fn all_completed(&self) -> bool {
-        self.failed == 0
+        self.failed == 0 && !self.interrupted
     }
 }
 
@@ -96,12 +117,13 @@ pub fn plan(
         check_image_count(&point.config, &source).with_context(where_)?;
         let hash = hashing::run_hash(&point.config, &source.fingerprint);
         if let Some(twin) = planned.iter().find(|p| p.hash == hash) {
-            anyhow::bail!(
-                "configs {} and {} are the same config (hash {}); remove one",
+            tracing::warn!(
+                run = hashing::short(&hash),
+                "configs {} and {} are the same config; it is trained once",
                 twin.point.label(),
                 point.label(),
-                hashing::short(&hash)
             );
+            continue;
         }
         let state = runs.state(&hash);
         planned.push(PlannedRun { point: point.clone(), hash, source, state });
@@ -135,86 +157,225 @@ pub fn execute(
     cache: &mut DatasetCache,
     runs: &RunsDir,
 ) -> SweepSummary {
-    let mut summary = SweepSummary::default();
-    let mut evaluators = Evaluators::default();
-    let todo = planned.iter().filter(|p| !matches!(p.state, RunState::Completed(_))).count();
-    summary.cached = planned.len() - todo;
-    let mut index = 0;
+    let mut sweep = Execution {
+        name: sweep_name,
+        runs,
+        cache,
+        evaluators: Evaluators::default(),
+        summary: SweepSummary::default(),
+        todo: planned.iter().filter(|p| !matches!(p.state, RunState::Completed(_))).count(),
+        index: 0,
+    };
+    sweep.summary.cached = planned.len() - sweep.todo;
+    let mut busy = Vec::new();
     for run in planned {
         if let RunState::Completed(_) = run.state {
             tracing::info!(run = run.short(), config = %run.point.label(), "cached, not trained");
             continue;
         }
-        index += 1;
+        if sweep.stopped() {
+            break;
+        }
+        match lock::try_acquire(runs.root(), run.short()) {
+            Ok(Some(lock)) => sweep.attempt(run, lock),
+            Ok(None) => {
+                let holder = lock::holder(runs.root(), run.short()).unwrap_or_default();
+                tracing::info!(
+                    run = run.short(),
+                    "another process is training it ({holder}); \
+                    coming back to it after the others"
+                );
+                busy.push(run);
+            }
+            Err(e) => sweep.lock_failed(run, &e),
+        }
+    }
+    for run in busy {
+        if sweep.stopped() {
+            break;
+        }
+        match wait_for_lock(runs, run) {
+            Ok(Some(lock)) => sweep.attempt(run, lock),
+            Ok(None) => {}
+            Err(e) => sweep.lock_failed(run, &e),
+        }
+    }
+    sweep.summary
+}
+
+/// Waits for another process to let go of a run, checking for Ctrl-C every half second.
+fn wait_for_lock(
+    runs: &RunsDir,
+    run: &PlannedRun,
+) -> Result<Option<RunLock>, crate::store::StoreError> {
+    let holder = lock::holder(runs.root(), run.short()).unwrap_or_default();
+    tracing::info!(run = run.short(), "waiting for {holder} to finish it");
+    loop {
+        if let Some(lock) = lock::try_acquire(runs.root(), run.short())? {
+            return Ok(Some(lock));
+        }
+        if interrupt::requested() {
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// A sweep being trained.
+struct Execution<'a> {
+    name: &'a str,
+    runs: &'a RunsDir,
+    cache: &'a mut DatasetCache,
+    evaluators: Evaluators,
+    summary: SweepSummary,
+    todo: usize,
+    index: usize,
+}
+
+/// How one attempt at a config ended.
+enum Ended {
+    Completed,
+    Failed,
+    Interrupted,
+}
+
+impl Execution<'_> {
+    fn stopped(&mut self) -> bool {
+        if interrupt::requested() {
+            self.summary.interrupted = true;
+        }
+        self.summary.interrupted
+    }
+
+    fn lock_failed(&mut self, run: &PlannedRun, e: &crate::store::StoreError) {
+        tracing::error!(run = run.short(), "cannot take the run's lock: {e}");
+        self.summary.failed += 1;
+    }
+
+    /// Trains (or resumes) a config whose lock this process holds, unless another process
+    /// completed it since the sweep was planned.
+    fn attempt(&mut self, run: &PlannedRun, lock: RunLock) {
+        if let Some(note) = &lock.taken_over {
+            tracing::warn!(
+                run = run.short(),
+                "took over the run's lock from {note}, which \
+                is no longer running"
+            );
+        }
+        if let RunState::Completed(_) = self.runs.state(&run.hash) {
+            tracing::info!(run = run.short(), "completed by another process meanwhile");
+            self.summary.elsewhere += 1;
+            return;
+        }
+        self.index += 1;
+        let (index, todo) = (self.index, self.todo);
         tracing::info!(run = run.short(), config = %run.point.label(), "training {index}/{todo}");
-        match train_one(sweep_name, run, cache, runs, &mut evaluators) {
-            Ok(Status::Completed) => summary.trained += 1,
-            Ok(_) => summary.failed += 1,
+        let ended = train_one(self.name, run, self.cache, self.runs, &mut self.evaluators, lock);
+        match ended {
+            Ok(Ended::Completed) => self.summary.trained += 1,
+            Ok(Ended::Failed) => self.summary.failed += 1,
+            Ok(Ended::Interrupted) => self.summary.interrupted = true,
             Err(e) => {
                 tracing::error!(run = run.short(), "run could not be trained: {e:#}");
-                summary.failed += 1;
+                self.summary.failed += 1;
             }
         }
     }
-    summary
 }
 
-/// Trains one config into its run directory; returns how it ended.
+/// Trains one config in its run directory, from its last checkpoint if it has one.
 fn train_one(
     sweep_name: &str,
     run: &PlannedRun,
     cache: &mut DatasetCache,
     runs: &RunsDir,
     evaluators: &mut Evaluators,
-) -> anyhow::Result<Status> {
+    lock: RunLock,
+) -> anyhow::Result<Ended> {
     let cfg = &run.point.config;
     let data = cache.dataset(&cfg.data)?;
     let backend = Backend::parse(&cfg.train.backend)?;
     let device = backend.training_device();
     let count = data.images_used(cfg.data.limit);
-    let mut manifest = new_manifest(sweep_name, run, backend, &format!("{device:?}"), count);
+    let manifest = new_manifest(sweep_name, run, backend, &format!("{device:?}"), count);
+    let mut active = runs.open(cfg, manifest, lock)?;
+    carry_over(&mut active);
     let evaluator = evaluators.get(cfg, &data, backend, runs.root())?;
-    manifest.evaluation = Some(match evaluator {
+    active.manifest.evaluation = Some(match evaluator {
         Some((_, about)) => about.clone(),
         None => "skipped (eval.enabled: false)".to_string(),
     });
     let evaluator = evaluator.map(|(e, _)| e);
-    let pending = runs.begin(cfg, manifest)?;
+    active.write_manifest()?;
 
     let progress = progress_bar(cfg.train.steps, run.short());
-    let started = Instant::now();
+    let on_checkpoint = |step: u64, seconds: f64| {
+        let mut manifest = active.manifest.clone();
+        (manifest.steps_done, manifest.duration_s) = (step, Some(seconds));
+        if let Err(e) = crate::store::write_manifest(active.dir(), &manifest) {
+            tracing::warn!(run = run.short(), "cannot record progress in the manifest: {e}");
+        }
+    };
     let outcome = train::train(
         cfg,
         &data,
         &device,
         Outputs {
-            samples_dir: &pending.samples_dir(),
-            checkpoints_dir: &pending.checkpoints_dir(),
+            samples_dir: &active.samples_dir(),
+            checkpoints_dir: &active.checkpoints_dir(),
             progress: &progress,
             evaluator,
+            resume_in: Some(active.dir()),
+            on_checkpoint: Some(&on_checkpoint),
         },
     );
     progress.finish_and_clear();
-    let failure = outcome.error.map(|e| e.to_string());
-    let seconds = started.elapsed().as_secs_f64();
-    let mut pending = pending;
-    if !outcome.evals.is_empty() {
-        eval::table::write(&pending.dir().join(eval::table::EVAL_FILE), &outcome.evals)?;
-    } else if evaluator.is_some() {
-        let planned = pending.manifest.evaluation.take().unwrap_or_default();
-        let none = format!("none made: the run stopped before its first evaluation ({planned})");
-        pending.manifest.evaluation = Some(none);
+    let seconds = outcome.elapsed_s;
+    if let Some(TrainError::Interrupted { step, signal }) = outcome.error {
+        let dir = active.interrupt(step, seconds)?;
+        tracing::warn!(run = run.short(), dir = %dir.display(),
+            "stopped by {signal} after step {step}; training it again goes on from there");
+        return Ok(Ended::Interrupted);
     }
-    let dir = pending.finish(&outcome.rows, seconds, failure.clone())?;
+    let failure = outcome.error.map(|e| e.to_string());
+    if !outcome.evals.is_empty() {
+        eval::table::write(&active.dir().join(eval::table::EVAL_FILE), &outcome.evals)?;
+    } else if evaluator.is_some() {
+        let planned = active.manifest.evaluation.take().unwrap_or_default();
+        let none = format!("none made: the run stopped before its first evaluation ({planned})");
+        active.manifest.evaluation = Some(none);
+    }
+    let dir = active.finish(&outcome.rows, seconds, failure.clone())?;
     match failure {
         Some(reason) => {
             tracing::warn!(run = run.short(), dir = %dir.display(), "failed: {reason}");
-            Ok(Status::Failed)
+            Ok(Ended::Failed)
         }
         None => {
             log_completion(run.short(), &outcome.rows, seconds, &dir);
-            Ok(Status::Completed)
+            Ok(Ended::Completed)
         }
+    }
+}
+
+/// For a run that goes on from an unfinished attempt: keeps when and by which sweep it was
+/// started, and records this resumption.
+fn carry_over(active: &mut ActiveRun) {
+    let Some(previous) = active.previous.take() else { return };
+    let from_step = checkpoint::latest(active.dir()).map_or(0, |(step, _)| step);
+    let m = &mut active.manifest;
+    m.started_at = previous.started_at.clone();
+    m.sweep = previous.sweep.clone();
+    m.resumes = previous.resumes.clone();
+    m.resumes.push(Resume {
+        at: now_rfc3339(),
+        from_step,
+        host: host_name(),
+        git_commit: Harness::current().git_commit,
+    });
+    match from_step {
+        0 => tracing::info!("no checkpoint was written before it stopped: starting again"),
+        step => tracing::info!("going on from the checkpoint of step {step}"),
     }
 }
 
@@ -294,6 +455,7 @@ fn new_manifest(
             files: files.iter().map(|p| p.display().to_string()).collect(),
         },
         host: host_name(),
+        resumes: Vec::new(),
         evaluation: None,
     }
 }

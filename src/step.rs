@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord};
 use burn::prelude::*;
 use burn::tensor::activation::log_sigmoid;
 
@@ -138,6 +138,7 @@ impl StepCore {
             self.d = self.opt_d.step(decision.lr_d, self.d.clone(), grads);
             self.lap("D Adam");
         }
+        crate::faults::point("step"); // crash tests: die between D's and G's update
         let g_loss = decision.update_g.then(|| self.update_g(fake, decision.lr_g));
         Ok((StepReport { stats, decision, previous_g_loss }, g_loss))
     }
@@ -153,6 +154,28 @@ impl StepCore {
         self.g = self.opt_g.step(lr, self.g.clone(), grads);
         self.lap("G Adam");
         PendingLoss(g_loss.detach())
+    }
+
+    /// Both optimizers' state (Adam's moments and step counts), G's first.
+    pub fn optimizer_records(&self) -> (OptimizerRecord, OptimizerRecord) {
+        (self.opt_g.to_record(), self.opt_d.to_record())
+    }
+
+    /// Restores the optimizers' state saved by [`Self::optimizer_records`]. The state is
+    /// keyed by parameter id, which the models' weight files keep, so load the weights first.
+    pub fn load_optimizers(&mut self, g: OptimizerRecord, d: OptimizerRecord) {
+        let placeholder = || AdamConfig::new().init();
+        self.opt_g = std::mem::replace(&mut self.opt_g, placeholder()).load_record(g);
+        self.opt_d = std::mem::replace(&mut self.opt_d, placeholder()).load_record(d);
+    }
+
+    /// The learning rates the balancer has reached, `(lr_d, lr_g)`.
+    pub fn rates(&self) -> (f64, f64) {
+        self.balancer.rates()
+    }
+
+    pub fn set_rates(&mut self, lr_d: f64, lr_g: f64) {
+        self.balancer = Balancer::new(self.balancer.config().clone(), lr_d, lr_g);
     }
 
     fn phase_start(&mut self) {

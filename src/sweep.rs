@@ -44,6 +44,12 @@ pub enum SweepError {
     EmptyZip { path: PathBuf, index: usize, line: usize },
     #[error("{path}: `seeds` is an empty list; leave it out for a single seed")]
     NoSeeds { path: PathBuf },
+    #[error(
+        "{}{}: the sweep name `{name}` must be a plain name (letters, digits, `-`, `_`, `.`, \
+         not starting with `.`): it names the report folder",
+        path.display(), at(*line)
+    )]
+    BadName { path: PathBuf, name: String, line: usize },
 }
 
 /// `, line N` for a known line, nothing when the line is not known (0).
@@ -127,12 +133,25 @@ pub fn load(path: &Path) -> Result<Sweep, SweepError> {
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
         SweepFile { name: stem.unwrap_or_default(), description: None, base, axes: Axes::default() }
     };
+    if is_sweep {
+        check_name(&file.name, path, &text)?;
+    }
     let dims = dimensions(&file.axes, path, &text)?;
     let mut points = Vec::new();
     for combo in product(&dims) {
         points.push(resolve_point(&file.base, &combo, path, &text)?);
     }
     Ok(Sweep { name: file.name, description: file.description, source: path.to_path_buf(), points })
+}
+
+/// Refuses names that would put a report outside `reports/` (`../x`, `a/b`) or hide it.
+fn check_name(name: &str, path: &Path, text: &str) -> Result<(), SweepError> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    if !name.is_empty() && !name.starts_with('.') && name.chars().all(plain) {
+        return Ok(());
+    }
+    let line = line_of(text, "name");
+    Err(SweepError::BadName { path: path.into(), name: name.to_string(), line })
 }
 
 /// Checks the axes and turns them into dimensions, in expansion order.

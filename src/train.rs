@@ -2,7 +2,10 @@
 //! its reports into metrics rows, and writes sample grids and weights.
 //!
 //! Real images and z are drawn on the host from the run's seed, so every backend sees the
-//! same data; initial weights and dropout masks come from the backend's own generator.
+//! same data; initial weights and dropout masks come from the backend's own generator, which
+//! is seeded again from `(seed, step)` before every step. That makes each step's random
+//! numbers a function of the step alone, so a run resumed from a checkpoint (see
+//! [`crate::checkpoint`]) draws exactly what an uninterrupted run would have drawn.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -14,10 +17,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::checkpoint::{self, Restored};
 use crate::config::RunConfig;
 use crate::data::Dataset;
 use crate::data::batches::{BatchOrder, images_tensor};
 use crate::eval::{Evaluator, Scores};
+use crate::interrupt;
 use crate::model::{Discriminator, Generator};
 use crate::step::{PendingLoss, StepCore, StepReport, read_f32, read_pending};
 use crate::store::metrics::MetricsRow;
@@ -39,6 +44,9 @@ pub enum TrainError {
     Backend { step: u64, message: String },
     #[error("step {step}: evaluation failed: {message}")]
     Eval { step: u64, message: String },
+    /// Ctrl-C or SIGTERM: the step finished and a checkpoint was written.
+    #[error("interrupted by {signal} after step {step}; a checkpoint holds the work")]
+    Interrupted { step: u64, signal: &'static str },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -50,6 +58,11 @@ pub struct Outputs<'a> {
     pub progress: &'a ProgressBar,
     /// Scores samples every `eval.every` steps and at the end, when evaluation is on.
     pub evaluator: Option<&'a Evaluator>,
+    /// The run's directory, when the run keeps resume checkpoints (every `checkpoint.every`
+    /// steps and on Ctrl-C) and goes on from the newest one it finds there.
+    pub resume_in: Option<&'a Path>,
+    /// Told the step and the seconds of training so far after each checkpoint.
+    pub on_checkpoint: Option<&'a dyn Fn(u64, f64)>,
 }
 
 /// The metrics of every logged step, and the error that stopped the run, if one did.
@@ -58,6 +71,10 @@ pub struct TrainOutcome {
     /// Every evaluation made, in step order.
     pub evals: Vec<Scores>,
     pub error: Option<TrainError>,
+    /// The checkpoint's step the run went on from (0 for a fresh start).
+    pub resumed_from: u64,
+    /// Seconds of training, over every attempt.
+    pub elapsed_s: f64,
 }
 
 /// A generator and discriminator to start from.
@@ -78,9 +95,38 @@ pub fn train_from(
     out: Outputs,
 ) -> TrainOutcome {
     let _turn = BACKEND_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let (mut rows, mut evals) = (Vec::new(), Vec::new());
-    let error = Trainer::new(cfg, data, device, init).run(&out, &mut rows, &mut evals).err();
-    TrainOutcome { rows, evals, error }
+    let mut trainer = Trainer::new(cfg, data, device, init);
+    let restored = match out.resume_in.and_then(checkpoint::latest) {
+        Some((step, dir)) => match checkpoint::load(&dir, cfg, device) {
+            Ok(restored) => Some(restored),
+            Err(e) => {
+                let error = Some(TrainError::Store(e));
+                return TrainOutcome { resumed_from: step, error, ..TrainOutcome::empty() };
+            }
+        },
+        None => None,
+    };
+    let mut progress = trainer.restore(restored);
+    let error = trainer.run(&out, &mut progress).err();
+    let Progress { rows, evals, step: _, elapsed_s, resumed_from } = progress;
+    TrainOutcome { rows, evals, error, resumed_from, elapsed_s }
+}
+
+impl TrainOutcome {
+    fn empty() -> Self {
+        Self { rows: Vec::new(), evals: Vec::new(), error: None, resumed_from: 0, elapsed_s: 0.0 }
+    }
+}
+
+/// What a run has produced so far; a checkpoint saves it and a resumed run starts from it.
+struct Progress {
+    rows: Vec<MetricsRow>,
+    evals: Vec<Scores>,
+    /// Steps completed.
+    step: u64,
+    /// Seconds of training before this attempt started.
+    elapsed_s: f64,
+    resumed_from: u64,
 }
 
 struct Trainer<'a> {
@@ -97,6 +143,15 @@ struct Trainer<'a> {
 struct Unfinished {
     row: MetricsRow,
     g_loss: Option<PendingLoss>,
+}
+
+/// The backend's seed for one step: a mix of the run's seed and the step, so that no two
+/// steps (or runs) share a stream (splitmix64's finaliser).
+pub fn step_seed(seed: u64, step: u64) -> u64 {
+    let mut x = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
 }
 
 impl<'a> Trainer<'a> {
@@ -121,41 +176,103 @@ impl<'a> Trainer<'a> {
         }
     }
 
-    fn run(
-        &mut self,
-        out: &Outputs,
-        rows: &mut Vec<MetricsRow>,
-        evals: &mut Vec<Scores>,
-    ) -> Result<(), TrainError> {
+    /// Puts a checkpoint's networks, optimizers and state in place; `None` starts afresh.
+    fn restore(&mut self, restored: Option<Restored>) -> Progress {
+        let Some(r) = restored else {
+            let (rows, evals) = (Vec::new(), Vec::new());
+            return Progress { rows, evals, step: 0, elapsed_s: 0.0, resumed_from: 0 };
+        };
+        self.core.g = r.g;
+        self.core.d = r.d;
+        self.core.load_optimizers(r.opt_g, r.opt_d);
+        self.core.set_rates(r.state.lr_d, r.state.lr_g);
+        let position = r.state.z_word_pos.parse().expect("checked when the checkpoint was read");
+        self.z_rng.set_word_pos(position);
+        let step = r.state.step;
+        tracing::info!(step, "resumed from the checkpoint of step {step}");
+        Progress {
+            rows: r.rows,
+            evals: r.evals,
+            step,
+            elapsed_s: r.state.elapsed_s,
+            resumed_from: step,
+        }
+    }
+
+    fn run(&mut self, out: &Outputs, progress: &mut Progress) -> Result<(), TrainError> {
         let steps = self.cfg.train.steps;
+        let every = self.cfg.checkpoint.every;
         let started = Instant::now();
+        let before = progress.elapsed_s;
         let mut unfinished: Option<Unfinished> = None;
-        for step in 1..=steps {
+        out.progress.set_position(progress.step);
+        for step in progress.step + 1..=steps {
             let pending = unfinished.as_mut().and_then(|u| u.g_loss.take());
             let (report, g_loss) = self.step(step, pending)?;
             if let Some(previous) = unfinished.take() {
-                self.finish_row(previous, report.previous_g_loss, rows)?;
+                self.finish_row(previous, report.previous_g_loss, &mut progress.rows)?;
             }
+            let elapsed_s = before + started.elapsed().as_secs_f64();
             let mut row = row(step, self.order.epoch_of(step - 1), &report);
-            row.elapsed_s = started.elapsed().as_secs_f64();
+            row.elapsed_s = elapsed_s;
             unfinished = Some(Unfinished { row, g_loss });
             if step % self.cfg.logging.sample_every == 0 || step == steps {
                 self.write_samples(step, out.samples_dir)?;
             }
-            let every = self.cfg.eval.every;
-            let due = (every > 0 && step % every == 0) || step == steps;
+            let every_eval = self.cfg.eval.every;
+            let due = (every_eval > 0 && step % every_eval == 0) || step == steps;
             if let Some(evaluator) = out.evaluator.filter(|_| due) {
-                evals.push(self.evaluate(evaluator, step)?);
+                progress.evals.push(self.evaluate(evaluator, step)?);
             }
             out.progress.inc(1);
+            progress.step = step;
+            let stop = interrupt::requested() && step < steps;
+            let checkpoint_due = every > 0 && step % every == 0 && step < steps;
+            if let Some(run_dir) = out.resume_in.filter(|_| stop || checkpoint_due) {
+                // A checkpoint holds whole rows: read this step's G loss now, not next step.
+                self.finish_pending(unfinished.take(), &mut progress.rows)?;
+                progress.elapsed_s = before + started.elapsed().as_secs_f64();
+                self.save_checkpoint(run_dir, progress)?;
+                if let Some(tell) = out.on_checkpoint {
+                    tell(step, progress.elapsed_s);
+                }
+            }
+            if stop {
+                let signal = interrupt::signal_name();
+                out.progress.abandon();
+                return Err(TrainError::Interrupted { step, signal });
+            }
         }
-        if let Some(mut last) = unfinished {
-            let step = last.row.step;
-            let g_loss = last.g_loss.take().map(read_pending).transpose();
-            let g_loss = g_loss.map_err(|message| TrainError::Backend { step, message })?;
-            self.finish_row(last, g_loss, rows)?;
-        }
+        self.finish_pending(unfinished, &mut progress.rows)?;
+        progress.elapsed_s = before + started.elapsed().as_secs_f64();
         self.write_weights(out.checkpoints_dir)
+    }
+
+    /// Completes the row still waiting for its G loss, reading the loss now.
+    fn finish_pending(
+        &self,
+        unfinished: Option<Unfinished>,
+        rows: &mut Vec<MetricsRow>,
+    ) -> Result<(), TrainError> {
+        let Some(mut last) = unfinished else { return Ok(()) };
+        let step = last.row.step;
+        let g_loss = last.g_loss.take().map(read_pending).transpose();
+        let g_loss = g_loss.map_err(|message| TrainError::Backend { step, message })?;
+        self.finish_row(last, g_loss, rows)
+    }
+
+    fn save_checkpoint(&self, run_dir: &Path, progress: &Progress) -> Result<(), TrainError> {
+        let (lr_d, lr_g) = self.core.rates();
+        let state = checkpoint::State {
+            step: progress.step,
+            elapsed_s: progress.elapsed_s,
+            lr_d,
+            lr_g,
+            z_word_pos: self.z_rng.get_word_pos().to_string(),
+        };
+        let dir = checkpoint::save(run_dir, &self.core, &state, &progress.rows, &progress.evals)?;
+        tracing::debug!(step = progress.step, dir = %dir.display(), "checkpoint written");
+        Ok(())
     }
 
     /// One training step; `step` counts from 1.
@@ -165,6 +282,7 @@ impl<'a> Trainer<'a> {
         pending: Option<PendingLoss>,
     ) -> Result<(StepReport, Option<PendingLoss>), TrainError> {
         let (batch, extra) = (self.cfg.train.batch_size, self.cfg.train.extra_z);
+        self.device.seed(step_seed(self.cfg.train.seed, step));
         let indices = self.order.batch(step - 1).to_vec();
         let real = images_tensor(self.data, &indices, &self.device);
         let z = self.sample_z(batch + extra);
@@ -250,7 +368,11 @@ impl<'a> Trainer<'a> {
     fn write_weights(&self, dir: &Path) -> Result<(), TrainError> {
         let save = |name: &str, record: burn::store::ModuleRecord| {
             let path = dir.join(name);
-            record.save(&path).map_err(|e| StoreError::Checkpoint { path, message: e.to_string() })
+            // Written beside and renamed: a crash never leaves half a weights file.
+            let partial = store::partial_path(&path);
+            let failed = |message: String| StoreError::Checkpoint { path: path.clone(), message };
+            record.save(&partial).map_err(|e| failed(e.to_string()))?;
+            std::fs::rename(&partial, &path).map_err(|e| failed(e.to_string()))
         };
         save(store::GENERATOR_FILE, self.core.g.valid().into_record())?;
         save(store::DISCRIMINATOR_FILE, self.core.d.valid().into_record())?;

@@ -63,6 +63,8 @@ fn train_on(
             checkpoints_dir: tmp.path(),
             progress: &progress,
             evaluator: None,
+            resume_in: None,
+            on_checkpoint: None,
         },
     );
     assert!(outcome.error.is_none(), "{backend}: {:?}", outcome.error);

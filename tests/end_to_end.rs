@@ -54,13 +54,22 @@ fn a_sweep_trains_every_config_into_complete_run_directories() {
     let adjust = &runs[strategies.iter().position(|s| s == "lr-adjust").unwrap()];
     check_lr_adjust_metrics(&metrics::read(&adjust.join("metrics.parquet")).unwrap());
 
-    // Nothing left behind but run directories.
+    // Nothing left behind but run directories and their released (empty) lock files, which
+    // stay: deleting a lock file others may have open would let two processes hold it.
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path().join("runs"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.'))
+        .filter(|n| n.starts_with('.') && n != ".locks")
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    for lock in std::fs::read_dir(tmp.path().join("runs/.locks")).unwrap() {
+        let lock = lock.unwrap().path();
+        assert_eq!(std::fs::metadata(&lock).unwrap().len(), 0, "{lock:?} released");
+    }
+    for run in &runs {
+        let resume = run.join("checkpoints/resume");
+        assert!(!resume.exists(), "a completed run keeps no resume checkpoint: {resume:?}");
+    }
 
     // A second sweep finds every config done and trains nothing.
     let before = std::fs::metadata(runs[0].join("metrics.parquet")).unwrap().modified().unwrap();

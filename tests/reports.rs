@@ -299,7 +299,7 @@ fn damaged_runs_are_flagged_and_the_rest_of_the_report_is_drawn() {
     assert!(md.contains("`ffffffffffffffff` (damaged) holds the same config; left out"), "{md}");
     // Truncated metrics: the run is damaged, in the table and in the count.
     assert_eq!(table_row(&md, &format!("`{}`", short(&skip)))[5], "damaged", "{md}");
-    assert!(md.contains("metrics unreadable, left out"), "{md}");
+    assert!(md.contains("metrics.parquet is not a whole Parquet file"), "{md}");
     // No config.yaml: the directory is found through its manifest and shown as damaged.
     assert_eq!(table_row(&md, &format!("`{}`", short(&adjust)))[5], "damaged", "{md}");
     assert!(md.contains("config.yaml"), "{md}");

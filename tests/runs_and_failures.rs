@@ -4,30 +4,9 @@ mod common;
 
 use std::path::Path;
 
-use burn::prelude::*;
-
-use dcgan_harness::config::RunConfig;
-use dcgan_harness::model::{Discriminator, Generator, parameters};
 use dcgan_harness::store::{manifest::Manifest, metrics};
 
-use common::{dcgan, run_dirs, stderr, stdout, tiny_base, write_file};
-
-fn manifest(run: &Path) -> Manifest {
-    serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap()
-}
-
-type Weights = Vec<(String, Vec<f32>)>;
-
-/// The final weights of a run, read back from its checkpoint files.
-fn final_weights(run: &Path) -> (Weights, Weights) {
-    let text = std::fs::read_to_string(run.join("config.yaml")).unwrap();
-    let cfg: RunConfig = serde_yaml::from_str(&text).unwrap();
-    let device = Device::flex();
-    let g = Generator::new(&cfg.model, 1, &device).load_file(run.join("checkpoints/generator.bpk"));
-    let d = Discriminator::new(&cfg.model, 1, &device)
-        .load_file(run.join("checkpoints/discriminator.bpk"));
-    (parameters(&g), parameters(&d))
-}
+use common::{dcgan, final_weights, manifest, run_dirs, stderr, stdout, tiny_base, write_file};
 
 #[test]
 fn the_same_config_gives_bit_identical_metrics_and_weights() {
@@ -168,19 +147,6 @@ fn a_batch_larger_than_the_usable_images_is_refused_before_training() {
     let out = dcgan(tmp.path(), &["sweep", file.to_str().unwrap(), "--dry-run"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("data.limit is 20000"), "{}", stderr(&out));
-}
-
-#[test]
-fn the_same_config_twice_in_one_sweep_is_an_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    let text = format!(
-        "name: dup\nbase:\n{}axes:\n  grid:\n    train.lr_g: [2e-4, 0.0002]\n",
-        tiny_base(2)
-    );
-    let file = write_file(tmp.path(), "dup.yaml", &text);
-    let out = dcgan(tmp.path(), &["sweep", file.to_str().unwrap(), "--dry-run"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("are the same config"), "{}", stderr(&out));
 }
 
 #[test]

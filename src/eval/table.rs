@@ -52,10 +52,9 @@ pub fn write(path: &Path, rows: &[Scores]) -> Result<(), StoreError> {
     let mut rows = rows.to_vec();
     rows.sort_by_key(|r| (r.step, r.n, r.seed));
     let mut frame = to_frame(&rows).map_err(parquet)?;
-    let tmp = path.with_extension("partial");
-    let file = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-    ParquetWriter::new(file).finish(&mut frame).map_err(parquet)?;
-    std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes).finish(&mut frame).map_err(parquet)?;
+    crate::store::write_atomic(path, &bytes)
 }
 
 /// Reads the rows back (an absent file has none).

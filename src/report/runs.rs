@@ -224,8 +224,12 @@ fn status_of(dir: &Path, manifest: &Manifest) -> RunStatus {
     }
     match RunsDir::new(root).state(&manifest.hash) {
         RunState::Completed(_) => RunStatus::Completed,
-        RunState::Failed(m) if m.status == Status::Running => {
-            RunStatus::Damaged("it is still marked running".to_string())
+        RunState::Unfinished(m) => {
+            let how = if m.status == Status::Interrupted { "interrupted" } else { "unfinished" };
+            RunStatus::Damaged(format!(
+                "it is {how} at step {} of {}; the next sweep resumes it",
+                m.steps_done, m.steps_planned
+            ))
         }
         RunState::Failed(m) => RunStatus::Failed(m.failure.clone().unwrap_or_default()),
         RunState::Damaged(reason) => RunStatus::Damaged(reason),

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Running,
+    /// Stopped by Ctrl-C or SIGTERM after writing a checkpoint; the next sweep resumes it.
+    Interrupted,
     Completed,
     Failed,
 }
@@ -15,6 +17,7 @@ impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Status::Running => "running",
+            Status::Interrupted => "interrupted",
             Status::Completed => "completed",
             Status::Failed => "failed",
         })
@@ -46,9 +49,24 @@ pub struct Manifest {
     pub device: String,
     pub dataset: DatasetInfo,
     pub host: String,
+    /// Every time training went on from a checkpoint: when, where, and from which step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumes: Vec<Resume>,
     /// How the run's samples were scored (`eval.*` settings and the classifier), or why not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluation: Option<String>,
+}
+
+/// One resumption of an unfinished run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resume {
+    /// RFC 3339 time training went on.
+    pub at: String,
+    /// The checkpoint's step (0: no checkpoint was written, training started again).
+    pub from_step: u64,
+    pub host: String,
+    /// Commit of the program that went on, which may differ from the one that started.
+    pub git_commit: String,
 }
 
 /// The program that made the run.

@@ -76,13 +76,73 @@ pub fn to_frame(rows: &[MetricsRow]) -> PolarsResult<DataFrame> {
     )
 }
 
-/// Writes the rows as Parquet at `path`.
+/// Writes the rows as Parquet at `path`, whole or not at all.
 pub fn write(path: &Path, rows: &[MetricsRow]) -> Result<(), StoreError> {
-    let parquet = |e: PolarsError| StoreError::Parquet { path: path.to_path_buf(), cause: e };
-    let mut frame = to_frame(rows).map_err(parquet)?;
-    let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
-    ParquetWriter::new(file).finish(&mut frame).map_err(parquet)?;
+    let mut bytes = Vec::new();
+    write_to(&mut bytes, rows)
+        .map_err(|e| StoreError::Parquet { path: path.to_path_buf(), cause: e })?;
+    super::write_atomic(path, &bytes)
+}
+
+/// Writes the rows as Parquet into any writer.
+pub fn write_to(out: &mut impl std::io::Write, rows: &[MetricsRow]) -> PolarsResult<()> {
+    let mut frame = to_frame(rows)?;
+    ParquetWriter::new(out).finish(&mut frame)?;
     Ok(())
+}
+
+/// Reads a metrics file back as rows (how a resumed run gets the rows it had).
+pub fn read_rows(path: &Path) -> Result<Vec<MetricsRow>, StoreError> {
+    let frame = read(path)?;
+    rows_of(&frame).map_err(|e| StoreError::Parquet { path: path.to_path_buf(), cause: e })
+}
+
+fn rows_of(frame: &DataFrame) -> PolarsResult<Vec<MetricsRow>> {
+    let u64s =
+        |name: &str| -> PolarsResult<Vec<Option<u64>>> { Ok(frame.column(name)?.u64()?.to_vec()) };
+    let f64s =
+        |name: &str| -> PolarsResult<Vec<Option<f64>>> { Ok(frame.column(name)?.f64()?.to_vec()) };
+    let bools = |name: &str| -> PolarsResult<Vec<Option<bool>>> {
+        Ok(frame.column(name)?.bool()?.iter().collect())
+    };
+    let (step, epoch) = (u64s("step")?, u64s("epoch")?);
+    let [elapsed, d_loss, real, fake, g_loss, acc_real, acc_fake, lr_d, lr_g] =
+        ["elapsed_s", "d_loss", "d_loss_real", "d_loss_fake", "g_loss", "d_acc_real"]
+            .into_iter()
+            .chain(["d_acc_fake", "lr_d", "lr_g"])
+            .map(f64s)
+            .collect::<PolarsResult<Vec<_>>>()?
+            .try_into()
+            .expect("nine columns asked for");
+    let (d_updated, g_updated) = (bools("d_updated")?, bools("g_updated")?);
+    let zones: Vec<Option<&str>> = frame.column("zone")?.str()?.iter().collect();
+    let missing = || PolarsError::ComputeError("a metrics value is null".into());
+    (0..frame.height())
+        .map(|i| {
+            let zone = match zones[i] {
+                Some("below") => "below",
+                Some("between") => "between",
+                Some("above") => "above",
+                other => polars_bail!(ComputeError: "unknown zone {other:?}"),
+            };
+            Ok(MetricsRow {
+                step: step[i].ok_or_else(missing)?,
+                epoch: epoch[i].ok_or_else(missing)?,
+                elapsed_s: elapsed[i].ok_or_else(missing)?,
+                d_loss: d_loss[i].ok_or_else(missing)?,
+                d_loss_real: real[i].ok_or_else(missing)?,
+                d_loss_fake: fake[i].ok_or_else(missing)?,
+                g_loss: g_loss[i],
+                d_acc_real: acc_real[i].ok_or_else(missing)?,
+                d_acc_fake: acc_fake[i].ok_or_else(missing)?,
+                lr_d: lr_d[i].ok_or_else(missing)?,
+                lr_g: lr_g[i].ok_or_else(missing)?,
+                d_updated: d_updated[i].ok_or_else(missing)?,
+                g_updated: g_updated[i].ok_or_else(missing)?,
+                zone,
+            })
+        })
+        .collect()
 }
 
 /// Reads a metrics file back as a table.

@@ -1,18 +1,22 @@
-//! Run directories: `runs/<first 16 hex digits of the hash>/`, written so a crash never
-//! leaves one that looks complete.
+//! Run directories: `runs/<first 16 hex digits of the hash>/`, one per config, written so
+//! that a crash loses at most the steps since the last checkpoint.
 //!
-//! A run is written into `runs/.tmp-<short>-<pid>-<time>/` and renamed into place when it
-//! ends, completed or failed. A failed or damaged directory is never overwritten: before a
-//! config is trained again, the old directory moves to `runs/.attempts/`.
+//! A run trains in its own directory while holding its lock (`runs/.locks/<short>.lock`).
+//! Its manifest says `running` until it ends `completed` or `failed`, or `interrupted` when
+//! Ctrl-C stopped it; an unfinished directory is resumed from its last checkpoint. Every file
+//! is written whole or not at all (write, sync, rename). A failed or damaged directory is
+//! never overwritten: before its config is trained again it moves to `runs/.attempts/`.
 //!
 //! ```text
 //! runs/<short>/config.yaml       resolved config
-//!              manifest.json     hash, status, times, versions, dataset, host
-//!              metrics.parquet   one row per logged step
+//!              manifest.json     hash, status, times, versions, dataset, host, resumes
+//!              metrics.parquet   one row per logged step (so far, until it completes)
 //!              samples/step_NNNNNN.png
-//!              checkpoints/generator.bpk, discriminator.bpk
+//!              checkpoints/generator.bpk, discriminator.bpk         final weights
+//!              checkpoints/resume/step_NNNNNN/                      last resume checkpoint
 //! ```
 
+pub mod lock;
 pub mod manifest;
 pub mod metrics;
 pub mod samples;
@@ -33,7 +37,11 @@ pub const SAMPLES_DIR: &str = "samples";
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
 pub const GENERATOR_FILE: &str = "generator.bpk";
 pub const DISCRIMINATOR_FILE: &str = "discriminator.bpk";
-const ATTEMPTS_DIR: &str = ".attempts";
+/// Resume checkpoints, under `checkpoints/`: `step_NNNNNN/` complete, `.step_*` being written.
+pub const RESUME_DIR: &str = "resume";
+pub const ATTEMPTS_DIR: &str = ".attempts";
+/// Scratch directories of `dcgan reproduce`.
+pub const SCRATCH_DIR: &str = ".scratch";
 
 /// Why a run directory could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +68,9 @@ pub enum RunState {
     Missing,
     Completed(Box<Manifest>),
     Failed(Box<Manifest>),
+    /// Running now, interrupted, or killed: its last checkpoint can be resumed. Whether a
+    /// process is training it now is the run's lock's to say ([`lock::holder`]).
+    Unfinished(Box<Manifest>),
     /// A directory whose manifest is missing or unreadable (the reason says which).
     Damaged(String),
 }
@@ -93,7 +104,7 @@ impl RunsDir {
         fs::remove_dir(&probe).map_err(|e| StoreError::io(&probe, e))
     }
 
-    /// The directory a run with this full hash lives in once finished.
+    /// The directory a run with this full hash lives in.
     pub fn run_dir(&self, hash: &str) -> PathBuf {
         self.root.join(hashing::short(hash))
     }
@@ -114,74 +125,102 @@ impl RunsDir {
                 }
                 None => RunState::Completed(Box::new(m)),
             },
-            Ok(m) => RunState::Failed(Box::new(m)),
+            Ok(m) if m.status == Status::Failed => RunState::Failed(Box::new(m)),
+            Ok(m) => RunState::Unfinished(Box::new(m)),
             Err(reason) => RunState::Damaged(reason),
         }
     }
 
-    /// Starts a run: a fresh temporary directory with its config and a `running` manifest.
-    pub fn begin(&self, config: &RunConfig, manifest: Manifest) -> Result<PendingRun, StoreError> {
-        let short = hashing::short(&manifest.hash).to_string();
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f");
-        let tmp = self.root.join(format!(".tmp-{short}-{}-{stamp}", std::process::id()));
-        for dir in [tmp.join(SAMPLES_DIR), tmp.join(CHECKPOINTS_DIR)] {
-            fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+    /// Opens a config's directory for training, under its lock. An unfinished directory is
+    /// kept (to resume from); a failed or damaged one moves to `.attempts/` first and a fresh
+    /// one is made with the config and a `running` manifest.
+    pub fn open(
+        &self,
+        config: &RunConfig,
+        manifest: Manifest,
+        lock: lock::RunLock,
+    ) -> Result<ActiveRun, StoreError> {
+        let dir = self.run_dir(&manifest.hash);
+        let previous = match self.state(&manifest.hash) {
+            RunState::Unfinished(m) => Some(m),
+            RunState::Missing => None,
+            _ => {
+                set_aside(&dir)?;
+                None
+            }
+        };
+        for sub in [dir.join(SAMPLES_DIR), dir.join(CHECKPOINTS_DIR)] {
+            fs::create_dir_all(&sub).map_err(|e| StoreError::io(&sub, e))?;
         }
-        let yaml = serde_yaml::to_string(config).expect("a RunConfig always serialises to YAML");
-        write_atomic(&tmp.join(CONFIG_FILE), yaml.as_bytes())?;
-        let pending = PendingRun { tmp, target: self.root.join(&short), manifest };
-        pending.write_manifest()?;
-        Ok(pending)
+        if previous.is_none() {
+            let yaml =
+                serde_yaml::to_string(config).expect("a RunConfig always serialises to YAML");
+            write_atomic(&dir.join(CONFIG_FILE), yaml.as_bytes())?;
+        }
+        let run = ActiveRun { dir, manifest, previous, _lock: lock };
+        run.write_manifest()?;
+        Ok(run)
     }
 }
 
-/// A run being written, in its temporary directory.
+/// A run being trained in its directory; holds the run's lock until dropped.
 #[derive(Debug)]
-pub struct PendingRun {
-    tmp: PathBuf,
-    target: PathBuf,
+pub struct ActiveRun {
+    dir: PathBuf,
     pub manifest: Manifest,
+    /// The manifest of the unfinished attempt this one goes on from, if any.
+    pub previous: Option<Box<Manifest>>,
+    _lock: lock::RunLock,
 }
 
-impl PendingRun {
-    /// Where the run is being written now.
+impl ActiveRun {
     pub fn dir(&self) -> &Path {
-        &self.tmp
+        &self.dir
     }
 
     pub fn samples_dir(&self) -> PathBuf {
-        self.tmp.join(SAMPLES_DIR)
+        self.dir.join(SAMPLES_DIR)
     }
 
     pub fn checkpoints_dir(&self) -> PathBuf {
-        self.tmp.join(CHECKPOINTS_DIR)
+        self.dir.join(CHECKPOINTS_DIR)
     }
 
-    fn write_manifest(&self) -> Result<(), StoreError> {
-        let json = serde_json::to_vec_pretty(&self.manifest).expect("manifests serialise");
-        write_atomic(&self.tmp.join(MANIFEST_FILE), &json)
+    pub fn write_manifest(&self) -> Result<(), StoreError> {
+        write_manifest(&self.dir, &self.manifest)
     }
 
-    /// Writes the metrics and the final manifest, then moves the run into place. Any earlier
-    /// directory of the same config (failed or damaged) is moved to `.attempts/` first.
+    /// Records a stop by Ctrl-C or SIGTERM; the last checkpoint holds the work.
+    pub fn interrupt(mut self, steps_done: u64, duration_s: f64) -> Result<PathBuf, StoreError> {
+        self.manifest.status = Status::Interrupted;
+        self.manifest.steps_done = steps_done;
+        self.manifest.duration_s = Some(duration_s);
+        self.write_manifest()?;
+        Ok(self.dir)
+    }
+
+    /// Writes the metrics and the final manifest. A completed run's resume checkpoints go:
+    /// its final weights are in `checkpoints/`.
     pub fn finish(
         mut self,
         rows: &[MetricsRow],
         duration_s: f64,
         failure: Option<String>,
     ) -> Result<PathBuf, StoreError> {
-        metrics::write(&self.tmp.join(METRICS_FILE), rows)?;
+        metrics::write(&self.dir.join(METRICS_FILE), rows)?;
         self.manifest.status = if failure.is_some() { Status::Failed } else { Status::Completed };
         self.manifest.failure = failure;
         self.manifest.steps_done = rows.last().map_or(0, |r| r.step);
         self.manifest.finished_at = Some(manifest::now_rfc3339());
         self.manifest.duration_s = Some(duration_s);
         self.write_manifest()?;
-        if self.target.exists() {
-            set_aside(&self.target)?;
+        if self.manifest.status == Status::Completed {
+            let resume = self.checkpoints_dir().join(RESUME_DIR);
+            if resume.exists() {
+                fs::remove_dir_all(&resume).map_err(|e| StoreError::io(&resume, e))?;
+            }
         }
-        fs::rename(&self.tmp, &self.target).map_err(|e| StoreError::io(&self.target, e))?;
-        Ok(self.target)
+        Ok(self.dir)
     }
 }
 
@@ -210,10 +249,27 @@ fn missing_file(dir: &Path) -> Option<String> {
     if let Some(file) = required.iter().find(|file| !usable(file)) {
         return Some(file.clone());
     }
+    let metrics = dir.join(METRICS_FILE);
+    if !looks_like_parquet(&metrics) {
+        return Some(format!("{METRICS_FILE}: {} is not a whole Parquet file", metrics.display()));
+    }
     (!dir.join(SAMPLES_DIR).is_dir()).then(|| format!("{SAMPLES_DIR}/ folder"))
 }
 
-/// Unfinished run directories left by interrupted sweeps (`.tmp-*`).
+/// Whether a file starts and ends with Parquet's magic bytes: a cheap check that catches
+/// truncated and overwritten files without reading them.
+fn looks_like_parquet(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut ends = ([0u8; 4], [0u8; 4]);
+    let read = fs::File::open(path).and_then(|mut f| {
+        f.read_exact(&mut ends.0)?;
+        f.seek(SeekFrom::End(-4))?;
+        f.read_exact(&mut ends.1)
+    });
+    read.is_ok() && &ends.0 == b"PAR1" && &ends.1 == b"PAR1"
+}
+
+/// Run directories left by versions that trained in `runs/.tmp-*` and renamed at the end.
 pub fn leftovers(root: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(root) else { return Vec::new() };
     let mut found: Vec<PathBuf> = entries
@@ -233,6 +289,12 @@ pub fn read_config(dir: &Path) -> Result<RunConfig, String> {
         .map_err(|e| format!("{} is not a valid config: {e}", path.display()))
 }
 
+/// Writes `manifest.json` of a run directory, whole or not at all.
+pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), StoreError> {
+    let json = serde_json::to_vec_pretty(manifest).expect("manifests serialise");
+    write_atomic(&dir.join(MANIFEST_FILE), &json)
+}
+
 /// Reads `manifest.json` of a run directory; the error says what is wrong with it.
 pub fn read_manifest(dir: &Path) -> Result<Manifest, String> {
     let path = dir.join(MANIFEST_FILE);
@@ -242,9 +304,30 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, String> {
         .map_err(|e| format!("{} is not a valid manifest: {e}", path.display()))
 }
 
-/// Writes a file so that readers see the old or the new content, never a partial one.
+/// Writes a file so that readers see the old or the new content, never a partial one, even
+/// after a crash or a full disk: the bytes go to `<name>.partial`, reach the disk, and then
+/// take the name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let tmp = path.with_extension("partial");
-    fs::write(&tmp, bytes).map_err(|e| StoreError::io(&tmp, e))?;
+    let tmp = partial_path(path);
+    if path.extension().is_some_and(|e| e == "parquet") && crate::faults::due("parquet") {
+        // A crash test: leave half a file behind, as a kill in the middle of the write would.
+        let _ = fs::write(&tmp, &bytes[..bytes.len() / 2]);
+        crate::faults::die();
+    }
+    let written = fs::File::create(&tmp).and_then(|mut file| {
+        io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(StoreError::io(&tmp, e));
+    }
     fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))
+}
+
+/// `<name>.partial` beside a file: where [`write_atomic`] writes before renaming.
+pub fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    path.with_file_name(name)
 }

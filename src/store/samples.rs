@@ -46,9 +46,12 @@ pub fn grid(values: &[f32], n: usize, side: usize) -> GrayImage {
 
 /// Writes a grid as PNG.
 pub fn save_grid(path: &Path, values: &[f32], n: usize, side: usize) -> Result<(), StoreError> {
+    let mut png = std::io::Cursor::new(Vec::new());
     grid(values, n, side)
-        .save(path)
-        .map_err(|e| StoreError::Image { path: path.to_path_buf(), message: e.to_string() })
+        .write_to(&mut png, image::ImageFormat::Png)
+        .map_err(|e| StoreError::Image { path: path.to_path_buf(), message: e.to_string() })?;
+    // Whole or not at all: a resumed run writes the grids after its checkpoint again.
+    super::write_atomic(path, &png.into_inner())
 }
 
 #[cfg(test)]

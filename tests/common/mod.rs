@@ -6,6 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use burn::prelude::*;
+
+use dcgan_harness::config::RunConfig;
+use dcgan_harness::model::{Discriminator, Generator, parameters};
+use dcgan_harness::store::manifest::Manifest;
+
 /// The Fashion-MNIST test split shipped with the repository.
 pub fn bundled_data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fashion-mnist")
@@ -60,4 +66,23 @@ pub fn run_dirs(runs: &Path) -> Vec<PathBuf> {
         .collect();
     dirs.sort();
     dirs
+}
+
+/// A run directory's manifest.
+pub fn manifest(run: &Path) -> Manifest {
+    serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// Named parameter tensors of a network.
+pub type Weights = Vec<(String, Vec<f32>)>;
+
+/// The final weights of a run (G's, D's), read back from its checkpoint files.
+pub fn final_weights(run: &Path) -> (Weights, Weights) {
+    let text = std::fs::read_to_string(run.join("config.yaml")).unwrap();
+    let cfg: RunConfig = serde_yaml::from_str(&text).unwrap();
+    let device = Device::flex();
+    let g = Generator::new(&cfg.model, 1, &device).load_file(run.join("checkpoints/generator.bpk"));
+    let d = Discriminator::new(&cfg.model, 1, &device)
+        .load_file(run.join("checkpoints/discriminator.bpk"));
+    (parameters(&g), parameters(&d))
 }
