@@ -137,7 +137,10 @@ fn a_report_over_a_real_sweep_lists_every_run_and_matches_the_parquet_files() {
     }
     assert!(md.contains("| `-` | skip | 0.0001 | 0.0001 | 0 | missing |"), "{md}");
     assert!(md.contains("failed: step 2: D's loss on real images is NaN"), "{md}");
-    assert!(md.contains("- Runs: 10 (6 completed, 2 failed, 2 missing, 0 damaged)"), "{md}");
+    assert!(
+        md.contains("- Runs: 10 (6 completed, 2 failed, 0 unfinished, 2 missing, 0 damaged)"),
+        "{md}"
+    );
 
     // Summary numbers equal the ones computed here from the Parquet files.
     for (label, dirs) in &by_config {
@@ -303,7 +306,10 @@ fn damaged_runs_are_flagged_and_the_rest_of_the_report_is_drawn() {
     // No config.yaml: the directory is found through its manifest and shown as damaged.
     assert_eq!(table_row(&md, &format!("`{}`", short(&adjust)))[5], "damaged", "{md}");
     assert!(md.contains("config.yaml"), "{md}");
-    assert!(md.contains("- Runs: 4 (1 completed, 1 failed, 0 missing, 2 damaged)"), "{md}");
+    assert!(
+        md.contains("- Runs: 4 (1 completed, 1 failed, 0 unfinished, 0 missing, 2 damaged)"),
+        "{md}"
+    );
     // The unreadable grid is named; the sheets are still drawn.
     assert!(md.contains("step_000008.png"), "{md}");
     assert!(image::open(tmp.path().join("rep/samples.png")).is_ok());

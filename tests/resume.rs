@@ -177,6 +177,13 @@ fn a_kill_from_outside_and_a_ctrl_c_lose_nothing() {
     assert!(m.steps_done >= 20 && m.steps_done < 120, "{m:?}");
     let last = resume_dir(&runs).join(format!("step_{:06}", m.steps_done));
     assert!(last.join("state.json").is_file(), "a checkpoint of the last step: {last:?}");
+    let short = dir.file_name().unwrap().to_str().unwrap();
+    let args = ["report", "--runs", short, "--runs-dir", "ctrl-c", "--out", "rep"];
+    let out = command(tmp.path(), &args).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let md = std::fs::read_to_string(tmp.path().join("rep/report.md")).unwrap();
+    let line = format!("is unfinished: interrupted at step {} of 120", m.steps_done);
+    assert!(md.contains(&line) && md.contains("1 unfinished"), "{md}");
     let out = run(tmp.path(), &file, "ctrl-c", None);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_identical(&reference, &dir, "Ctrl-C");

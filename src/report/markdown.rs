@@ -58,10 +58,11 @@ fn header(report: &Report, md: &mut String) {
     let count = |word: &str| words.iter().filter(|w| **w == word).count();
     let _ = writeln!(
         md,
-        "- Runs: {} ({} completed, {} failed, {} missing, {} damaged) in `{}`",
+        "- Runs: {} ({} completed, {} failed, {} unfinished, {} missing, {} damaged) in `{}`",
         input.runs.len(),
         count("completed"),
         count("failed"),
+        count("unfinished"),
         count("missing"),
         count("damaged"),
         input.runs_dir.display()
@@ -139,6 +140,7 @@ fn problems(report: &Report, picture_problems: &[String], md: &mut String) {
             }
             RunStatus::Failed(reason) => lines.push(format!("{name} failed: {reason}")),
             RunStatus::Damaged(reason) => lines.push(format!("{name} is damaged: {reason}")),
+            RunStatus::Unfinished(how) => lines.push(format!("{name} is unfinished: {how}")),
             RunStatus::Missing => lines.push(format!("{name} has no run directory yet")),
             RunStatus::Completed => {}
         }

@@ -28,6 +28,8 @@ pub enum RunStatus {
     Missing,
     /// A directory exists but cannot be trusted; the reason says why.
     Damaged(String),
+    /// Still training, interrupted or killed: how far it got. Left out until it completes.
+    Unfinished(String),
 }
 
 impl RunStatus {
@@ -38,6 +40,7 @@ impl RunStatus {
             RunStatus::Failed(_) => "failed",
             RunStatus::Missing => "missing",
             RunStatus::Damaged(_) => "damaged",
+            RunStatus::Unfinished(_) => "unfinished",
         }
     }
 
@@ -225,9 +228,10 @@ fn status_of(dir: &Path, manifest: &Manifest) -> RunStatus {
     match RunsDir::new(root).state(&manifest.hash) {
         RunState::Completed(_) => RunStatus::Completed,
         RunState::Unfinished(m) => {
-            let how = if m.status == Status::Interrupted { "interrupted" } else { "unfinished" };
-            RunStatus::Damaged(format!(
-                "it is {how} at step {} of {}; the next sweep resumes it",
+            let how =
+                if m.status == Status::Interrupted { "interrupted" } else { "last checkpoint" };
+            RunStatus::Unfinished(format!(
+                "{how} at step {} of {}; the next sweep resumes it",
                 m.steps_done, m.steps_planned
             ))
         }
@@ -272,7 +276,7 @@ fn pick_dir(dirs: &[PathBuf]) -> Option<(&PathBuf, Vec<String>)> {
         let usable = match status {
             RunStatus::Completed => 3,
             RunStatus::Failed(_) => 2,
-            RunStatus::Damaged(_) => 1,
+            RunStatus::Damaged(_) | RunStatus::Unfinished(_) => 1,
             RunStatus::Missing => 0,
         };
         let finished = manifest.and_then(|m| m.finished_at).unwrap_or_default();
