@@ -36,10 +36,35 @@ pub fn canonical_text(config: &RunConfig) -> String {
     out
 }
 
+/// Earlier canonical forms, whose runs are still recognised (listed, reported, cached) though
+/// this version would train their configs differently.
+const OLDER_VERSIONS: [&str; 1] = ["dcgan-harness/config-v1"];
+
+/// Which canonical form a stored run's hash was made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Current,
+    Older(&'static str),
+}
+
 /// The full sha256 (64 hex digits) of a config trained on a dataset with this fingerprint.
 pub fn run_hash(config: &RunConfig, dataset_fingerprint: &str) -> String {
+    hash_with(CANONICAL_VERSION, config, dataset_fingerprint)
+}
+
+/// The form under which `hash` is the hash of this config and data, or `None` when it is
+/// under none: the config was edited after the run.
+pub fn scheme_of(config: &RunConfig, dataset_fingerprint: &str, hash: &str) -> Option<Scheme> {
+    if run_hash(config, dataset_fingerprint) == hash {
+        return Some(Scheme::Current);
+    }
+    let older = OLDER_VERSIONS.iter().find(|v| hash_with(v, config, dataset_fingerprint) == hash);
+    older.map(|v| Scheme::Older(v))
+}
+
+fn hash_with(version: &str, config: &RunConfig, dataset_fingerprint: &str) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(CANONICAL_VERSION.as_bytes());
+    hasher.update(version.as_bytes());
     hasher.update(b"\n");
     hasher.update(canonical_text(config).as_bytes());
     hasher.update(b"\ndataset:");
@@ -138,6 +163,17 @@ mod tests {
         for change in changes {
             assert_ne!(run_hash(&parse(change), "fp"), base, "{change} kept the hash");
         }
+    }
+
+    #[test]
+    fn a_hash_is_recognised_under_its_own_scheme_only() {
+        let config = parse("model: {width: 8}");
+        let current = run_hash(&config, "fp");
+        assert_eq!(scheme_of(&config, "fp", &current), Some(Scheme::Current));
+        let v1 = hash_with("dcgan-harness/config-v1", &config, "fp");
+        assert_eq!(scheme_of(&config, "fp", &v1), Some(Scheme::Older("dcgan-harness/config-v1")));
+        let edited = parse("model: {width: 9}");
+        assert_eq!(scheme_of(&edited, "fp", &current), None);
     }
 
     #[test]

@@ -277,3 +277,50 @@ fn a_completed_run_with_garbage_metrics_is_trained_again_and_the_old_one_kept() 
     let kept = std::fs::read_dir(tmp.path().join("runs/.attempts")).unwrap().count();
     assert_eq!(kept, 1, "the damaged directory is kept, not deleted");
 }
+
+#[test]
+fn edited_unreadable_or_overwritten_run_files_are_damaged_everywhere_and_retrained() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write_file(tmp.path(), "s.yaml", &with("axes:\n  seeds: [0, 1, 2]\n"));
+    let sweep =
+        |args: &[&str]| dcgan(tmp.path(), &[&["sweep", file.to_str().unwrap()], args].concat());
+    assert!(sweep(&[]).status.success());
+    let runs = run_dirs(&tmp.path().join("runs"));
+    let config = |run: &Path| run.join("config.yaml");
+    let edited = std::fs::read_to_string(config(&runs[0])).unwrap().replace("steps: 2", "steps: 3");
+    std::fs::write(config(&runs[0]), edited).unwrap();
+    std::fs::write(config(&runs[1]), ": : [").unwrap();
+    std::fs::write(runs[2].join("checkpoints/generator.bpk"), "garbage").unwrap();
+
+    let ls = dcgan(tmp.path(), &["ls", "--format", "json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&ls)).unwrap();
+    assert!(rows.iter().all(|r| r["status"] == "damaged"), "{rows:?}");
+    let report = dcgan(tmp.path(), &["report", file.to_str().unwrap(), "--out", "rep"]);
+    assert!(report.status.success(), "{}", stderr(&report));
+    let md = std::fs::read_to_string(tmp.path().join("rep/report.md")).unwrap();
+    assert!(md.contains("edited after the run") && md.contains("3 damaged"), "{md}");
+
+    let out = sweep(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).matches("retry-damaged").count(), 3, "{}", stdout(&out));
+    let err = stderr(&out);
+    for reason in ["edited after the run", "not a valid config", "not a burnpack weights file"] {
+        assert!(err.contains(reason), "`{reason}` missing from:\n{err}");
+    }
+    let kept = std::fs::read_dir(tmp.path().join("runs/.attempts")).unwrap().count();
+    assert_eq!(kept, 3, "the damaged directories are kept");
+    let again = sweep(&[]);
+    assert!(stdout(&again).contains("0 trained, 3 cached"), "{}", stdout(&again));
+}
+
+#[test]
+fn a_sample_into_a_folder_is_refused_and_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write_file(tmp.path(), "s.yaml", &with(""));
+    assert!(dcgan(tmp.path(), &["sweep", file.to_str().unwrap()]).status.success());
+    let short = run_dirs(&tmp.path().join("runs"))[0].file_name().unwrap().to_owned();
+    std::fs::create_dir(tmp.path().join("dir.png")).unwrap();
+    let out = dcgan(tmp.path(), &["sample", short.to_str().unwrap(), "-o", "dir.png"]);
+    refused(&out, &["dir.png"]);
+    assert!(!tmp.path().join("dir.png.partial").exists(), "no half-written file is left");
+}

@@ -225,7 +225,11 @@ fn other_data_or_a_missing_folder_is_refused() {
     let gone = tmp.path().join("moved-away");
     let out = dcgan(tmp.path(), &["reproduce", &name, "--data", gone.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", both(&out));
-    assert!(stderr(&out).contains("does not exist"), "{}", both(&out));
+    assert!(
+        stderr(&out).contains("--data") && stderr(&out).contains("no such folder"),
+        "{}",
+        both(&out)
+    );
     assert!(!tmp.path().join("runs/.scratch").exists(), "nothing is trained");
 }
 

@@ -254,6 +254,11 @@ fn stored_configs(root: &Path) -> Result<Stored, ReportError> {
     for name in run_dir_names(root)? {
         let dir = root.join(&name);
         match read_config(&dir) {
+            Ok(config) if edited(&dir, &config) => {
+                let reason = "its config.yaml was edited after the run".to_string();
+                tracing::warn!(run = %name, "{reason}");
+                stored.unreadable.push((dir, reason));
+            }
             Ok(config) => {
                 stored.by_config.entry(hashing::canonical_text(&config)).or_default().push(dir)
             }
@@ -264,6 +269,13 @@ fn stored_configs(root: &Path) -> Result<Stored, ReportError> {
         }
     }
     Ok(stored)
+}
+
+/// Whether a run's stored config no longer hashes to the hash its manifest names. A run
+/// without a readable manifest cannot be checked and counts as not edited.
+fn edited(dir: &Path, config: &RunConfig) -> bool {
+    store::read_manifest(dir)
+        .is_ok_and(|m| hashing::scheme_of(config, &m.dataset.fingerprint, &m.hash).is_none())
 }
 
 /// Of several directories holding one config (a copy, or runs on different datasets), the

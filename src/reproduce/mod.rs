@@ -151,6 +151,18 @@ pub fn verify(dir: &Path, data: Option<&Path>) -> anyhow::Result<Verified> {
     );
     let fingerprint = &manifest.dataset.fingerprint;
     let hash = hashing::run_hash(&config, fingerprint);
+    if let Some(hashing::Scheme::Older(version)) =
+        hashing::scheme_of(&config, fingerprint, &manifest.hash)
+    {
+        anyhow::bail!(
+            "{}: the run was made under an older hash scheme ({version}), by a dcgan that \
+             trained this config differently (before the backend was seeded at every step); \
+             this version cannot reproduce it. `dcgan sweep` trains the config afresh under \
+             hash {}",
+            dir.display(),
+            hashing::short(&hash)
+        );
+    }
     if hash != manifest.hash {
         let (then, now) = (&manifest.harness, Harness::current());
         let older = if then.git_commit != now.git_commit || then.version != now.version {
@@ -170,6 +182,12 @@ pub fn verify(dir: &Path, data: Option<&Path>) -> anyhow::Result<Verified> {
         );
     }
     if let Some(data) = data {
+        anyhow::ensure!(
+            data.is_dir(),
+            "--data {}: {}; it must be the folder holding the dataset's IDX files",
+            data.display(),
+            if data.exists() { "not a folder" } else { "no such folder" }
+        );
         config.data.path = Some(data.to_path_buf());
     }
     if let Some(path) = &config.data.path {

@@ -123,7 +123,10 @@ impl RunsDir {
                 Some(file) => {
                     RunState::Damaged(format!("it is marked completed but has no usable {file}"))
                 }
-                None => RunState::Completed(Box::new(m)),
+                None => match config_mismatch(&dir, &m) {
+                    Some(reason) => RunState::Damaged(reason),
+                    None => RunState::Completed(Box::new(m)),
+                },
             },
             Ok(m) if m.status == Status::Failed => RunState::Failed(Box::new(m)),
             Ok(m) => RunState::Unfinished(Box::new(m)),
@@ -249,11 +252,44 @@ fn missing_file(dir: &Path) -> Option<String> {
     if let Some(file) = required.iter().find(|file| !usable(file)) {
         return Some(file.clone());
     }
+    for weights in [GENERATOR_FILE, DISCRIMINATOR_FILE] {
+        let path = dir.join(CHECKPOINTS_DIR).join(weights);
+        if !looks_like_burnpack(&path) {
+            return Some(format!("{} (not a burnpack weights file)", path.display()));
+        }
+    }
     let metrics = dir.join(METRICS_FILE);
     if !looks_like_parquet(&metrics) {
         return Some(format!("{METRICS_FILE}: {} is not a whole Parquet file", metrics.display()));
     }
     (!dir.join(SAMPLES_DIR).is_dir()).then(|| format!("{SAMPLES_DIR}/ folder"))
+}
+
+/// Why a completed run's config.yaml cannot be trusted: unreadable, or no longer the config
+/// its hash names (edited after the run).
+fn config_mismatch(dir: &Path, manifest: &Manifest) -> Option<String> {
+    let config = match read_config(dir) {
+        Ok(config) => config,
+        Err(reason) => return Some(reason),
+    };
+    let fingerprint = &manifest.dataset.fingerprint;
+    match hashing::scheme_of(&config, fingerprint, &manifest.hash) {
+        Some(_) => None,
+        None => Some(format!(
+            "its config.yaml was edited after the run: it hashes to {}, not {}",
+            hashing::short(&hashing::run_hash(&config, fingerprint)),
+            hashing::short(&manifest.hash)
+        )),
+    }
+}
+
+/// Whether a file starts with burnpack's magic bytes (`NRUB`): catches weights files that
+/// were overwritten, though not ones cut short past their header.
+fn looks_like_burnpack(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let read = fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic));
+    read.is_ok() && &magic == b"NRUB"
 }
 
 /// Whether a file starts and ends with Parquet's magic bytes: a cheap check that catches
@@ -322,7 +358,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         let _ = fs::remove_file(&tmp);
         return Err(StoreError::io(&tmp, e));
     }
-    fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        StoreError::io(path, e)
+    })
 }
 
 /// `<name>.partial` beside a file: where [`write_atomic`] writes before renaming.
