@@ -79,11 +79,6 @@ pub fn holder(root: &Path, short: &str) -> Option<String> {
     }
 }
 
-/// Whether a lock file is free to delete: nobody holds it.
-pub fn is_free(path: &Path) -> bool {
-    File::open(path).is_ok_and(|f| f.try_lock().is_ok())
-}
-
 fn read_note(path: &Path) -> Option<String> {
     let text = fs::read_to_string(path).ok()?;
     let note = text.trim();
