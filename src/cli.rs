@@ -37,8 +37,12 @@ pub struct Cli {
 pub enum Command {
     /// Expand a sweep file and train every config without a completed run.
     Sweep(SweepArgs),
-    /// Train the one config of a file (a plain config, or a sweep without axes).
+    /// Train the one config of a file (a plain config, or a sweep without axes), or one run
+    /// of a recorded sweep by its hash (what `--jobs` workers and Slurm array tasks do).
     Run(RunArgs),
+    /// Show how far a sweep's configs got, from their run directories (and from Slurm's
+    /// queue when `squeue` is there).
+    Status(StatusArgs),
     /// Time training steps on synthetic data (compare with bench/pytorch_reference.py).
     Bench(BenchArgs),
     /// Draw comparison charts and sample sheets for a sweep's runs and write report.md.
@@ -230,17 +234,82 @@ pub struct SweepArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub common: Common,
-    /// Print the configs and their status, train nothing.
+    /// Print the configs and their status, train nothing; with `--executor slurm`, also
+    /// print the sbatch script that would be submitted.
     #[arg(long)]
     pub dry_run: bool,
+    /// Train this many configs at once, each in a process of its own (per device with
+    /// --devices). CPU threads are shared out between them unless --threads says otherwise.
+    #[arg(short, long, default_value_t = 1, value_name = "N")]
+    pub jobs: usize,
+    /// CUDA GPUs to spread the runs over, e.g. `0,1`: --jobs runs on each. Configs must
+    /// train on `tch-cuda`; each run sees only its GPU.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub devices: Vec<usize>,
+    /// Where the configs train: here (`local`), or as a Slurm job array (`slurm`).
+    #[arg(long, value_enum, default_value = "local")]
+    pub executor: Executor,
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Executor {
+    Local,
+    Slurm,
+}
+
+/// Options of `--executor slurm`.
+#[derive(Debug, Args)]
+pub struct SlurmArgs {
+    /// Slurm partition (sbatch --partition).
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Time limit of each array task (sbatch --time), e.g. 2:00:00. A task stopped by the
+    /// limit checkpoints; submitting again resumes it.
+    #[arg(long)]
+    pub time: Option<String>,
+    /// GPUs for each array task (sbatch --gpus-per-task).
+    #[arg(long, value_name = "G")]
+    pub gpus_per_task: Option<u32>,
+    /// At most K array tasks running at once (sbatch --array=...%K).
+    #[arg(long, value_name = "K")]
+    pub array_parallelism: Option<usize>,
+    /// Any other sbatch option, passed as written (repeat for several): --sbatch-arg=--mem=8G
+    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub sbatch_args: Vec<String>,
+    /// Wait until every task has ended, then check the run directories; exit 1 when any
+    /// config did not complete.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The config file (YAML).
-    pub file: PathBuf,
+    #[arg(required_unless_present = "hash", conflicts_with = "hash")]
+    pub file: Option<PathBuf>,
+    /// A run of a sweep recorded in --runs-dir by `--jobs` or `--executor slurm`: its hash,
+    /// or a unique prefix of it.
+    #[arg(long)]
+    pub hash: Option<String>,
     #[command(flatten)]
     pub common: Common,
+    /// Report progress as `@progress` lines on standard output (for `sweep --jobs`).
+    #[arg(long, hide = true)]
+    pub progress_lines: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The sweep file (YAML).
+    pub file: PathBuf,
+    /// Where run directories are.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// The backend the sweep was run with, if `dcgan sweep --backend` overrode the configs'.
+    #[arg(long)]
+    pub backend: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -252,13 +321,19 @@ pub struct Common {
     /// each config names (`train.backend`, default flex).
     #[arg(long)]
     pub backend: Option<String>,
+    /// CPU threads each run's kernels use (default: every core, or the cores shared out
+    /// between the runs of `--jobs`).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 /// Runs a parsed command; `Ok(false)` means it ran but not every config completed.
 pub fn dispatch(cli: Cli) -> anyhow::Result<bool> {
+    let log_flags = log_flags(cli.verbose, cli.quiet);
     match cli.command {
-        Command::Sweep(args) => sweep_command(&args.file, &args.common, args.dry_run, None),
-        Command::Run(args) => sweep_command(&args.file, &args.common, false, Some(1)),
+        Command::Sweep(args) => sweep_command(&args, log_flags),
+        Command::Run(args) => run_command(&args),
+        Command::Status(args) => status_command(&args),
         Command::Bench(args) => bench_command(&args),
         Command::Report(args) => report_command(&args),
         Command::Eval(args) => eval_command(&args),
@@ -448,35 +523,150 @@ fn bench_command(args: &BenchArgs) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-fn sweep_command(
-    file: &Path,
-    common: &Common,
-    dry_run: bool,
-    max_configs: Option<usize>,
-) -> anyhow::Result<bool> {
-    let mut sweep = sweep::load(file)?;
-    if let Some(max) = max_configs {
-        anyhow::ensure!(
-            sweep.points.len() <= max,
-            "{} expands to {} configs; `dcgan run` trains one, use `dcgan sweep` for more",
-            file.display(),
-            sweep.points.len()
-        );
+/// `-v`/`-q` as given, for the worker processes of `--jobs`.
+fn log_flags(verbose: u8, quiet: bool) -> Vec<String> {
+    let mut flags = vec!["-v".to_string(); usize::from(verbose)];
+    if quiet {
+        flags.push("-q".to_string());
     }
-    let runs = RunsDir::new(&common.runs_dir);
-    let mut cache = DatasetCache::default();
-    let planned = runner::plan(&mut sweep, common.backend.as_deref(), &mut cache, &runs)
-        .with_context(|| format!("cannot plan sweep {}", file.display()))?;
+    flags
+}
+
+fn sweep_command(args: &SweepArgs, log_flags: Vec<String>) -> anyhow::Result<bool> {
+    let local = args.executor == Executor::Local;
+    anyhow::ensure!(args.jobs > 0, "--jobs must be at least 1");
+    anyhow::ensure!(
+        local || (args.jobs == 1 && args.devices.is_empty()),
+        "--jobs and --devices are for --executor local; Slurm decides where array tasks run \
+         (see --array-parallelism and --gpus-per-task)"
+    );
+    let in_process = local && args.jobs == 1 && args.devices.is_empty();
+    if in_process || args.executor == Executor::Slurm {
+        set_threads(args.common.threads)?;
+    }
+    let mut sweep = sweep::load(&args.file)?;
+    let runs = RunsDir::new(&args.common.runs_dir);
+    let mut cache = DatasetCache::on_disk(&runs.cache_dir());
+    let planned = plan(&mut sweep, &args.common, &mut cache, &runs, &args.file)?;
+    if args.executor == Executor::Slurm {
+        let options = slurm_options(args);
+        return crate::slurm::submit(&sweep, &args.file, &planned, &runs, &options);
+    }
     print_plan(&sweep.name, &planned);
-    if dry_run {
+    if args.dry_run {
         return Ok(true);
     }
     runs.prepare().with_context(|| format!("--runs-dir {}", runs.root().display()))?;
     warn_about_leftovers(runs.root());
     crate::interrupt::install();
+    let summary = if in_process {
+        runner::execute(&sweep.name, &planned, &mut cache, &runs)
+    } else {
+        drop(cache);
+        let options = crate::parallel::Options {
+            jobs: args.jobs,
+            devices: args.devices.clone(),
+            threads: args.common.threads,
+            log_flags,
+        };
+        crate::parallel::execute(&sweep.name, &args.file, &planned, &runs, &options)?
+    };
+    print_summary(&sweep.name, &summary, runs.root());
+    Ok(summary.all_completed())
+}
+
+fn slurm_options(args: &SweepArgs) -> crate::slurm::Options {
+    crate::slurm::Options {
+        partition: args.slurm.partition.clone(),
+        time: args.slurm.time.clone(),
+        gpus_per_task: args.slurm.gpus_per_task,
+        array_parallelism: args.slurm.array_parallelism,
+        sbatch_args: args.slurm.sbatch_args.clone(),
+        wait: args.slurm.wait,
+        dry_run: args.dry_run,
+        threads: args.common.threads,
+    }
+}
+
+fn plan(
+    sweep: &mut sweep::Sweep,
+    common: &Common,
+    cache: &mut DatasetCache,
+    runs: &RunsDir,
+    file: &Path,
+) -> anyhow::Result<Vec<PlannedRun>> {
+    runner::plan(sweep, common.backend.as_deref(), cache, runs)
+        .with_context(|| format!("cannot plan sweep {}", file.display()))
+}
+
+/// Applies `--threads` to every CPU backend; must come before any tensor work.
+fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    let Some(threads) = threads else { return Ok(()) };
+    for backend in [Backend::Flex, Backend::TchCpu] {
+        if Backend::parse(&backend.to_string()).is_ok() {
+            backend.set_cpu_threads(threads).context("--threads")?;
+        }
+    }
+    Ok(())
+}
+
+fn run_command(args: &RunArgs) -> anyhow::Result<bool> {
+    set_threads(args.common.threads)?;
+    if args.progress_lines {
+        runner::report_progress_as_lines();
+    }
+    let runs = RunsDir::new(&args.common.runs_dir);
+    let mut cache = DatasetCache::on_disk(&runs.cache_dir());
+    let (mut sweep, file, recorded) = match (&args.hash, &args.file) {
+        (Some(hash), _) => recorded_run(hash, &runs)?,
+        (None, Some(file)) => (sweep::load(file)?, file.clone(), None),
+        (None, None) => anyhow::bail!("give a config file or --hash"),
+    };
+    anyhow::ensure!(
+        sweep.points.len() <= 1,
+        "{} expands to {} configs; `dcgan run` trains one, use `dcgan sweep` for more",
+        file.display(),
+        sweep.points.len()
+    );
+    let planned = plan(&mut sweep, &args.common, &mut cache, &runs, &file);
+    let planned = match &recorded {
+        None => planned?,
+        Some(hash) => match planned.and_then(|p| check_recorded_hash(p, hash)) {
+            Ok(planned) => planned,
+            Err(e) => return Err(runner::record_failure(&runs, &sweep, hash, e)),
+        },
+    };
+    print_plan(&sweep.name, &planned);
+    runs.prepare().with_context(|| format!("--runs-dir {}", runs.root().display()))?;
+    crate::interrupt::install();
     let summary = runner::execute(&sweep.name, &planned, &mut cache, &runs);
     print_summary(&sweep.name, &summary, runs.root());
     Ok(summary.all_completed())
+}
+
+/// The one-config sweep of a recorded run, where it was recorded, and its full hash.
+fn recorded_run(
+    hash: &str,
+    runs: &RunsDir,
+) -> anyhow::Result<(sweep::Sweep, PathBuf, Option<String>)> {
+    let (name, run) = crate::store::sweeps::find(runs.root(), hash)?;
+    let source = runs.root().join(crate::store::sweeps::SWEEPS_DIR).join(&name);
+    let points = vec![run.point()];
+    let sweep = sweep::Sweep { name, description: None, source: source.clone(), points };
+    Ok((sweep, source, Some(run.hash)))
+}
+
+/// A recorded config must hash here as it did where it was recorded, or this machine sees
+/// other data (or runs another version of dcgan) and the run would land under another name.
+fn check_recorded_hash(planned: Vec<PlannedRun>, wanted: &str) -> anyhow::Result<Vec<PlannedRun>> {
+    let got = planned.first().map(|p| p.hash.clone()).unwrap_or_default();
+    anyhow::ensure!(
+        got == wanted,
+        "the recorded config {wanted} hashes to {} here: this machine sees other dataset \
+         files, or runs another version of dcgan, than the one that recorded the sweep",
+        crate::hashing::short(&got)
+    );
+    Ok(planned)
 }
 
 fn print_plan(name: &str, planned: &[PlannedRun]) {
@@ -516,6 +706,19 @@ fn warn_about_leftovers(root: &Path) {
             first.display()
         );
     }
+}
+
+fn status_command(args: &StatusArgs) -> anyhow::Result<bool> {
+    let mut sweep = sweep::load(&args.file)?;
+    let runs = RunsDir::new(&args.runs_dir);
+    let mut cache = DatasetCache::default();
+    let planned = runner::plan(&mut sweep, args.backend.as_deref(), &mut cache, &runs)
+        .with_context(|| format!("cannot read sweep {}", args.file.display()))?;
+    let queued = crate::slurm::queued(&runs, &sweep.name);
+    for line in crate::inspect::status::render(&sweep.name, &planned, &runs, &queued) {
+        say(format_args!("{line}"));
+    }
+    Ok(true)
 }
 
 fn ls_command(args: LsArgs) -> anyhow::Result<bool> {
@@ -560,7 +763,7 @@ static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
 /// Prints a line of results. A reader that went away (`dcgan sweep ... | head -1`) is not an
 /// error: the lines stop, the work goes on, and the exit code still tells how it went.
-fn say(line: std::fmt::Arguments) {
+pub(crate) fn say(line: std::fmt::Arguments) {
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return;
     }

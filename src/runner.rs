@@ -9,6 +9,7 @@
 //! config is trained once, and both end knowing every config's outcome.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -51,6 +52,15 @@ impl PlannedRun {
             RunState::Failed(_) => "retry-failed",
             RunState::Unfinished(_) => "resume",
             RunState::Damaged(_) => "retry-damaged",
+        }
+    }
+
+    /// The config as recorded for worker processes.
+    pub fn recorded(&self) -> crate::store::sweeps::RecordedRun {
+        crate::store::sweeps::RecordedRun {
+            hash: self.hash.clone(),
+            swept: self.point.swept.clone(),
+            config: self.point.config.clone(),
         }
     }
 
@@ -129,6 +139,50 @@ pub fn plan(
         planned.push(PlannedRun { point: point.clone(), hash, source, state });
     }
     Ok(planned)
+}
+
+/// A worker that cannot even plan its run (the dataset is missing on its machine, say)
+/// records why in the run's directory, so `dcgan status` and `sweep --wait` can tell. Only a
+/// run without a directory is marked: an unfinished one keeps its checkpoints as they are.
+/// Returns the error it was given.
+pub fn record_failure(
+    runs: &RunsDir,
+    sweep: &Sweep,
+    hash: &str,
+    error: anyhow::Error,
+) -> anyhow::Error {
+    let reason = format!("{error:#}");
+    let Some(point) = sweep.points.first() else { return error };
+    match mark_failed(runs, &sweep.name, point, hash, &reason) {
+        Ok(true) => tracing::info!(run = hashing::short(hash), "marked failed"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(run = hashing::short(hash), "cannot mark the run failed: {e}"),
+    }
+    error
+}
+
+fn mark_failed(
+    runs: &RunsDir,
+    sweep_name: &str,
+    point: &SweepPoint,
+    hash: &str,
+    reason: &str,
+) -> anyhow::Result<bool> {
+    if !matches!(runs.state(hash), RunState::Missing) {
+        return Ok(false);
+    }
+    runs.prepare()?;
+    let Some(lock) = lock::try_acquire(runs.root(), hashing::short(hash))? else {
+        return Ok(false);
+    };
+    if !matches!(runs.state(hash), RunState::Missing) {
+        return Ok(false);
+    }
+    let cfg = &point.config;
+    let unknown = dataset_info(cfg, "unknown: the run could not read its dataset");
+    let manifest = starting_manifest(sweep_name, hash, point, unknown);
+    runs.open(cfg, manifest, lock)?.finish(&[], 0.0, Some(reason.to_string()))?;
+    Ok(true)
 }
 
 /// Refuses configs that ask for more images than the split has, or batches larger than the
@@ -300,7 +354,31 @@ fn train_one(
     let manifest = new_manifest(sweep_name, run, backend, &format!("{device:?}"), count);
     let mut active = runs.open(cfg, manifest, lock)?;
     carry_over(&mut active);
-    let evaluator = evaluators.get(cfg, &data, backend, runs.root())?;
+    let outcome = match train_opened(run, &data, &device, runs, evaluators, &mut active) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // Recorded in the run directory, so `dcgan status` and `ls` say why.
+            let reason = format!("{e:#}");
+            let dir = active.finish(&[], 0.0, Some(reason.clone()))?;
+            tracing::error!(run = run.short(), dir = %dir.display(), "failed: {reason}");
+            return Ok(Ended::Failed);
+        }
+    };
+    conclude(run, active, outcome)
+}
+
+/// Trains a run whose directory is open; errors before training starts are returned.
+fn train_opened(
+    run: &PlannedRun,
+    data: &Dataset,
+    device: &burn::tensor::Device,
+    runs: &RunsDir,
+    evaluators: &mut Evaluators,
+    active: &mut ActiveRun,
+) -> anyhow::Result<train::TrainOutcome> {
+    let cfg = &run.point.config;
+    let backend = Backend::parse(&cfg.train.backend)?;
+    let evaluator = evaluators.get(cfg, data, backend, runs.root())?;
     active.manifest.evaluation = Some(match evaluator {
         Some((_, about)) => about.clone(),
         None => "skipped (eval.enabled: false)".to_string(),
@@ -318,8 +396,8 @@ fn train_one(
     };
     let outcome = train::train(
         cfg,
-        &data,
-        &device,
+        data,
+        device,
         Outputs {
             samples_dir: &active.samples_dir(),
             checkpoints_dir: &active.checkpoints_dir(),
@@ -330,6 +408,15 @@ fn train_one(
         },
     );
     progress.finish_and_clear();
+    Ok(outcome)
+}
+
+/// Records how a training that ran ended: interrupted, failed or completed.
+fn conclude(
+    run: &PlannedRun,
+    mut active: ActiveRun,
+    outcome: train::TrainOutcome,
+) -> anyhow::Result<Ended> {
     let seconds = outcome.elapsed_s;
     if let Some(TrainError::Interrupted { step, signal }) = outcome.error {
         let dir = active.interrupt(step, seconds)?;
@@ -340,7 +427,7 @@ fn train_one(
     let failure = outcome.error.map(|e| e.to_string());
     if !outcome.evals.is_empty() {
         eval::table::write(&active.dir().join(eval::table::EVAL_FILE), &outcome.evals)?;
-    } else if evaluator.is_some() {
+    } else if run.point.config.eval.enabled {
         let planned = active.manifest.evaluation.take().unwrap_or_default();
         let none = format!("none made: the run stopped before its first evaluation ({planned})");
         active.manifest.evaluation = Some(none);
@@ -431,43 +518,74 @@ fn new_manifest(
     device: &str,
     count: usize,
 ) -> Manifest {
-    let cfg = &run.point.config;
     let files = [&run.source.images, &run.source.labels];
+    let mut dataset = dataset_info(&run.point.config, &run.source.fingerprint);
+    dataset.count = count;
+    dataset.files = files.iter().map(|p| p.display().to_string()).collect();
+    let mut manifest = starting_manifest(sweep_name, &run.hash, &run.point, dataset);
+    (manifest.backend, manifest.device) = (backend.to_string(), device.to_string());
+    manifest
+}
+
+/// What a config's manifest says about its dataset before the files are read.
+fn dataset_info(cfg: &RunConfig, fingerprint: &str) -> DatasetInfo {
+    DatasetInfo {
+        name: fashion::dataset_name(cfg.data.dataset).to_string(),
+        split: cfg.data.split.as_str().to_string(),
+        fingerprint: fingerprint.to_string(),
+        count: 0,
+        files: Vec::new(),
+    }
+}
+
+/// The `running` manifest a run starts with, on the config's backend, on no device yet.
+fn starting_manifest(
+    sweep_name: &str,
+    hash: &str,
+    point: &SweepPoint,
+    dataset: DatasetInfo,
+) -> Manifest {
     Manifest {
-        hash: run.hash.clone(),
+        hash: hash.to_string(),
         status: Status::Running,
         failure: None,
         sweep: sweep_name.to_string(),
-        swept: run.point.swept.clone(),
+        swept: point.swept.clone(),
         started_at: now_rfc3339(),
         finished_at: None,
         duration_s: None,
         steps_done: 0,
-        steps_planned: cfg.train.steps,
+        steps_planned: point.config.train.steps,
         harness: Harness::current(),
-        backend: backend.to_string(),
-        device: device.to_string(),
-        dataset: DatasetInfo {
-            name: fashion::dataset_name(cfg.data.dataset).to_string(),
-            split: cfg.data.split.as_str().to_string(),
-            fingerprint: run.source.fingerprint.clone(),
-            count,
-            files: files.iter().map(|p| p.display().to_string()).collect(),
-        },
+        backend: point.config.train.backend.clone(),
+        device: "none".to_string(),
+        dataset,
         host: host_name(),
         resumes: Vec::new(),
         evaluation: None,
     }
 }
 
+/// Set in worker processes of a parallel sweep: progress goes to the parent as lines.
+static PROGRESS_AS_LINES: AtomicBool = AtomicBool::new(false);
+
+/// Makes runs report their progress as `@progress` lines instead of drawing a bar.
+pub fn report_progress_as_lines() {
+    PROGRESS_AS_LINES.store(true, Ordering::Relaxed);
+}
+
 fn progress_bar(steps: u64, name: &str) -> ProgressBar {
-    let bar = ProgressBar::new(steps).with_prefix(name.to_string());
-    let style =
-        ProgressStyle::with_template("{prefix} [{bar:30}] step {pos}/{len} {per_sec} eta {eta}")
-            .expect("the template is valid")
-            .progress_chars("=> ");
-    bar.set_style(style);
-    bar
+    if PROGRESS_AS_LINES.load(Ordering::Relaxed) {
+        return crate::parallel::progress::reporting_bar(steps, name);
+    }
+    ProgressBar::new(steps).with_prefix(name.to_string()).with_style(progress_style())
+}
+
+/// How a run's bar looks, here and in the bars of `--jobs` workers.
+pub fn progress_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix} [{bar:30}] step {pos}/{len} {per_sec} eta {eta}")
+        .expect("the template is valid")
+        .progress_chars("=> ")
 }
 
 fn log_completion(short: &str, rows: &[MetricsRow], seconds: f64, dir: &std::path::Path) {

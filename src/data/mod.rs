@@ -5,11 +5,12 @@
 //! is 250 MB as bytes but 1 GB as f32.
 
 pub mod batches;
+pub mod decoded;
 pub mod fashion;
 pub mod idx;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::{DataConfig, DatasetName, Split};
@@ -55,14 +56,47 @@ pub struct Dataset {
     pub source: DataSource,
     /// Side of the square images in pixels.
     pub side: usize,
-    pixels: Vec<u8>,
+    pixels: Pixels,
     pub labels: Vec<u8>,
+}
+
+/// Where a dataset's pixels are: decoded in this process, or mapped from the disk cache.
+#[derive(Debug)]
+enum Pixels {
+    Owned(Vec<u8>),
+    Mapped { map: memmap2::Mmap, offset: usize, len: usize },
 }
 
 impl Dataset {
     pub fn new(source: DataSource, side: usize, pixels: Vec<u8>, labels: Vec<u8>) -> Self {
         debug_assert_eq!(pixels.len(), labels.len() * side * side);
-        Self { source, side, pixels, labels }
+        Self { source, side, pixels: Pixels::Owned(pixels), labels }
+    }
+
+    /// A dataset whose pixels are `labels.len()` images starting at `offset` in a mapped file.
+    pub fn mapped(
+        source: DataSource,
+        side: usize,
+        map: memmap2::Mmap,
+        offset: usize,
+        labels: Vec<u8>,
+    ) -> Self {
+        let len = labels.len() * side * side;
+        assert!(offset + len <= map.len(), "the map holds every image");
+        Self { source, side, pixels: Pixels::Mapped { map, offset, len }, labels }
+    }
+
+    /// Every image's pixels, one after another.
+    pub fn pixels(&self) -> &[u8] {
+        match &self.pixels {
+            Pixels::Owned(pixels) => pixels,
+            Pixels::Mapped { map, offset, len } => &map[*offset..offset + len],
+        }
+    }
+
+    /// Whether the pixels are mapped from the disk cache rather than decoded here.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.pixels, Pixels::Mapped { .. })
     }
 
     pub fn len(&self) -> usize {
@@ -81,18 +115,25 @@ impl Dataset {
     /// The pixels of image `i`, row-major, 0 (black) to 255 (white).
     pub fn image(&self, i: usize) -> &[u8] {
         let n = self.side * self.side;
-        &self.pixels[i * n..(i + 1) * n]
+        &self.pixels()[i * n..(i + 1) * n]
     }
 }
 
-/// Datasets already located or decoded in this process, so a sweep reads each split once.
+/// Datasets already located or decoded in this process, so a sweep reads each split once;
+/// with a disk cache, decoded images are also shared with other processes ([`decoded`]).
 #[derive(Default)]
 pub struct DatasetCache {
     sources: HashMap<(Option<PathBuf>, Split), DataSource>,
     decoded: HashMap<(String, usize), Arc<Dataset>>,
+    disk: Option<PathBuf>,
 }
 
 impl DatasetCache {
+    /// A cache that also keeps decoded images in `dir` (`<runs>/.cache`) for other processes.
+    pub fn on_disk(dir: &Path) -> Self {
+        Self { disk: Some(dir.to_path_buf()), ..Self::default() }
+    }
+
     /// Locates and fingerprints the files a config asks for.
     pub fn source(&mut self, cfg: &DataConfig) -> Result<DataSource, DataError> {
         let key = (cfg.path.clone(), cfg.split);
@@ -111,16 +152,32 @@ impl DatasetCache {
         if let Some(found) = self.decoded.get(&key) {
             return Ok(found.clone());
         }
+        let decoded = Arc::new(self.decode(source, cfg.image_size)?);
+        self.decoded.insert(key, decoded.clone());
+        Ok(decoded)
+    }
+
+    /// Maps the images from the disk cache, or decodes them (and fills the disk cache).
+    fn decode(&self, source: DataSource, side: usize) -> Result<Dataset, DataError> {
+        if let Some(found) = self.disk.as_deref().and_then(|d| decoded::load(d, &source, side)) {
+            tracing::debug!("mapped the decoded images of {}", source.images.display());
+            return Ok(found);
+        }
         let started = std::time::Instant::now();
-        let decoded = Arc::new(fashion::decode(source, cfg.image_size)?);
+        let decoded = fashion::decode(source, side)?;
         tracing::info!(
             images = decoded.len(),
-            side = cfg.image_size,
+            side,
             seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
             "decoded {}",
             decoded.source.images.display()
         );
-        self.decoded.insert(key, decoded.clone());
+        if let Some(dir) = &self.disk {
+            match decoded::store(dir, &decoded) {
+                Ok(file) => tracing::debug!("kept the decoded images in {}", file.display()),
+                Err(e) => tracing::warn!("cannot keep the decoded images for other runs: {e}"),
+            }
+        }
         Ok(decoded)
     }
 }

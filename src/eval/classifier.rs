@@ -166,6 +166,8 @@ pub fn load_or_train_with(
     cfg: ClassifierConfig,
 ) -> Result<(Classifier, ClassifierManifest), EvalError> {
     let dir = cache_dir(runs_root, &data.source.fingerprint, &cfg);
+    // Workers of a parallel sweep all want it at once: one trains it, the rest wait and read.
+    let _lock = lock_cache(&dir)?;
     if let Some(cached) = read_cached(&dir, device) {
         return Ok(cached);
     }
@@ -195,6 +197,21 @@ pub fn load_or_train_with(
     );
     save(&dir, &model, &manifest)?;
     Ok((model, manifest))
+}
+
+/// Holds `<dir>.lock` (an OS lock, let go when the file is dropped) while a classifier is
+/// read or trained.
+fn lock_cache(dir: &Path) -> Result<std::fs::File, EvalError> {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| store::StoreError::io(parent, e))?;
+    let path = dir.with_extension("lock");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path);
+    let file = file.map_err(|e| store::StoreError::io(&path, e))?;
+    if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock() {
+        tracing::info!("another process is training the evaluation classifier; waiting for it");
+        file.lock().map_err(|e| store::StoreError::io(&path, e))?;
+    }
+    Ok(file)
 }
 
 fn read_cached(dir: &Path, device: &Device) -> Option<(Classifier, ClassifierManifest)> {

@@ -11,6 +11,7 @@ pub mod ls;
 pub mod row;
 pub mod select;
 pub mod show;
+pub mod status;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -20,6 +20,7 @@ pub mod lock;
 pub mod manifest;
 pub mod metrics;
 pub mod samples;
+pub mod sweeps;
 
 use std::fs;
 use std::io;
@@ -40,6 +41,7 @@ pub const DISCRIMINATOR_FILE: &str = "discriminator.bpk";
 /// Resume checkpoints, under `checkpoints/`: `step_NNNNNN/` complete, `.step_*` being written.
 pub const RESUME_DIR: &str = "resume";
 pub const ATTEMPTS_DIR: &str = ".attempts";
+pub const CACHE_DIR: &str = ".cache";
 /// Scratch directories of `dcgan reproduce`.
 pub const SCRATCH_DIR: &str = ".scratch";
 
@@ -75,6 +77,19 @@ pub enum RunState {
     Damaged(String),
 }
 
+impl RunState {
+    /// What the state is, in a few words, for logs.
+    pub fn describe(&self) -> String {
+        match self {
+            RunState::Missing => "without a directory (it never started)".to_string(),
+            RunState::Completed(_) => "completed".to_string(),
+            RunState::Failed(m) => format!("failed: {}", m.failure.as_deref().unwrap_or("?")),
+            RunState::Unfinished(m) => format!("{} at step {}", m.status, m.steps_done),
+            RunState::Damaged(reason) => format!("damaged: {reason}"),
+        }
+    }
+}
+
 /// A folder of run directories.
 #[derive(Debug, Clone)]
 pub struct RunsDir {
@@ -102,6 +117,11 @@ impl RunsDir {
         let probe = self.root.join(format!(".probe-{}", std::process::id()));
         fs::create_dir(&probe).map_err(|e| StoreError::io(&self.root, e))?;
         fs::remove_dir(&probe).map_err(|e| StoreError::io(&probe, e))
+    }
+
+    /// Shared caches (decoded datasets, evaluation classifiers): `<runs>/.cache`.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join(CACHE_DIR)
     }
 
     /// The directory a run with this full hash lives in.

@@ -1,0 +1,203 @@
+//! One worker process: started, watched (its progress lines drive a bar, its log lines are
+//! passed on and kept in a file), stopped on Ctrl-C, and judged by its run directory.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use anyhow::Context;
+use indicatif::{MultiProgress, ProgressBar};
+
+use super::progress::Report;
+use crate::runner::{PlannedRun, SweepSummary};
+use crate::store::manifest::Status;
+use crate::store::{RunState, RunsDir};
+
+/// What every worker of a sweep is started with.
+pub struct Launch {
+    pub exe: PathBuf,
+    pub runs_dir: PathBuf,
+    pub threads: usize,
+    pub log_flags: Vec<String>,
+    /// Folder of the workers' log files, one per run.
+    pub logs: PathBuf,
+    pub bars: MultiProgress,
+}
+
+pub struct Worker<'a> {
+    run: &'a PlannedRun,
+    pub slot: usize,
+    child: Child,
+    bar: ProgressBar,
+    readers: Vec<JoinHandle<()>>,
+    log: PathBuf,
+    exit: Option<ExitStatus>,
+    stopped: bool,
+}
+
+impl<'a> Worker<'a> {
+    /// Starts `dcgan run --hash` for a config, on a CUDA device if one is given.
+    pub fn start(
+        launch: &Launch,
+        run: &'a PlannedRun,
+        slot: usize,
+        device: Option<usize>,
+    ) -> anyhow::Result<Self> {
+        let mut command = Command::new(&launch.exe);
+        command
+            .args(["run", "--progress-lines", "--hash", &run.hash, "--runs-dir"])
+            .arg(&launch.runs_dir)
+            .args(["--threads", &launch.threads.to_string()])
+            .args(&launch.log_flags)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group: a terminal's Ctrl-C reaches the sweep, which passes it on
+            // once, rather than every worker twice.
+            .process_group(0);
+        if let Some(device) = device {
+            command.env("CUDA_VISIBLE_DEVICES", device.to_string());
+        }
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                // Should the sweep die, its workers get SIGTERM: they checkpoint and stop.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let mut child =
+            command.spawn().with_context(|| format!("cannot start {}", launch.exe.display()))?;
+        let bar = launch.bars.add(new_bar(run));
+        let log = launch.logs.join(format!("{}.log", run.short()));
+        let file = OpenOptions::new().create(true).append(true).open(&log);
+        let file = Arc::new(Mutex::new(file.with_context(|| format!("{}", log.display()))?));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let readers = vec![
+            follow_progress(stdout, bar.clone(), file.clone()),
+            follow_logs(stderr, launch.bars.clone(), file),
+        ];
+        let short = run.short();
+        tracing::info!(run = short, pid = child.id(), device, "started: {}", run.point.label());
+        Ok(Worker { run, slot, child, bar, readers, log, exit: None, stopped: false })
+    }
+
+    /// Whether the worker was seen to exit (by [`Worker::has_exited`]).
+    pub fn exited(&self) -> bool {
+        self.exit.is_some()
+    }
+
+    pub fn has_exited(&mut self) -> bool {
+        if self.exit.is_none() {
+            self.exit = self.child.try_wait().unwrap_or(None);
+        }
+        self.exit.is_some()
+    }
+
+    /// Asks the worker to checkpoint and stop (SIGINT, once: a second would kill it).
+    pub fn stop(&mut self) {
+        if self.stopped || self.exit.is_some() {
+            return;
+        }
+        self.stopped = true;
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pids fit in pid_t");
+        // SAFETY: kill only sends a signal; the pid is our own child, not yet reaped.
+        unsafe {
+            libc::kill(pid, libc::SIGINT);
+        }
+    }
+
+    /// Counts the worker's run by what its directory says, not by its exit code alone: a
+    /// worker that was killed leaves an unfinished run whatever it would have returned.
+    pub fn conclude(self, runs: &RunsDir, summary: &mut SweepSummary) {
+        for reader in self.readers {
+            let _ = reader.join();
+        }
+        self.bar.finish_and_clear();
+        let short = self.run.short();
+        let exit = self.exit.map_or("unknown".to_string(), describe);
+        match runs.state(&self.run.hash) {
+            RunState::Completed(_) => summary.trained += 1,
+            RunState::Unfinished(m) if m.status == Status::Interrupted && self.stopped => {
+                summary.interrupted = true;
+            }
+            RunState::Failed(m) => {
+                summary.failed += 1;
+                let reason = m.failure.unwrap_or_default();
+                tracing::error!(run = short, "failed: {reason} (log: {})", self.log.display());
+            }
+            state => {
+                summary.failed += 1;
+                tracing::error!(
+                    run = short,
+                    "the worker {exit} and left the run {}; log: {}",
+                    state.describe(),
+                    self.log.display()
+                );
+            }
+        }
+    }
+}
+
+fn new_bar(run: &PlannedRun) -> ProgressBar {
+    ProgressBar::new(run.point.config.train.steps)
+        .with_prefix(run.short().to_string())
+        .with_style(crate::runner::progress_style())
+}
+
+fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with code {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        _ => "ended".to_string(),
+    }
+}
+
+/// Moves the bar on `@progress` lines; keeps the worker's other output in its log file.
+fn follow_progress(
+    out: impl std::io::Read + Send + 'static,
+    bar: ProgressBar,
+    log: Arc<Mutex<File>>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            match Report::parse(&line) {
+                Some(report) => {
+                    bar.set_length(report.steps);
+                    bar.set_position(report.step);
+                }
+                None => append(&log, &line),
+            }
+        }
+    })
+}
+
+/// Passes the worker's log lines on (above the bars) and keeps them in its log file.
+fn follow_logs(
+    err: impl std::io::Read + Send + 'static,
+    bars: MultiProgress,
+    log: Arc<Mutex<File>>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            append(&log, &line);
+            if bars.is_hidden() {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            } else {
+                let _ = bars.println(&line);
+            }
+        }
+    })
+}
+
+fn append(log: &Mutex<File>, line: &str) {
+    if let Ok(mut file) = log.lock() {
+        let _ = writeln!(file, "{line}");
+    }
+}

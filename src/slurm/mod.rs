@@ -1,0 +1,239 @@
+//! `dcgan sweep --executor slurm`: a sweep as one Slurm job array, on a filesystem the login
+//! node and the compute nodes share.
+//!
+//! The expanded sweep is recorded in the runs folder ([`crate::store::sweeps`]); a script is
+//! written with one array task per config that has no completed run, each running
+//! `dcgan run --hash H --runs-dir DIR`; it is submitted with sbatch and the submission is kept
+//! beside it (`.sweeps/<name>/slurm/<job>.json`: array index to hash) for `dcgan status`.
+//! Submitting again sends only what is still not complete, and unfinished runs resume from
+//! their checkpoints. Whether a task worked is read from its run directory.
+
+pub mod queue;
+pub mod script;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::say;
+use crate::data::DatasetCache;
+use crate::runner::PlannedRun;
+use crate::store::sweeps::{self, RecordedRun};
+use crate::store::{RunState, RunsDir, write_atomic};
+use crate::sweep::Sweep;
+use script::Script;
+
+/// Options of `--executor slurm`.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub partition: Option<String>,
+    pub time: Option<String>,
+    pub gpus_per_task: Option<u32>,
+    pub array_parallelism: Option<usize>,
+    pub sbatch_args: Vec<String>,
+    pub wait: bool,
+    pub dry_run: bool,
+    pub threads: Option<usize>,
+}
+
+/// What was submitted: `.sweeps/<name>/slurm/<job>.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Submission {
+    pub job: String,
+    pub submitted_at: String,
+    pub script: PathBuf,
+    /// Array index `i` trains `hashes[i]`.
+    pub hashes: Vec<String>,
+}
+
+/// Where a sweep's scripts, submissions and task logs go.
+pub fn slurm_dir(runs: &RunsDir, sweep: &str) -> PathBuf {
+    runs.root().join(sweeps::SWEEPS_DIR).join(sweep).join("slurm")
+}
+
+/// Submits the configs of a sweep that have no completed run (or prints the script, with
+/// `dry_run`); with `wait`, waits for the job and returns whether every config completed.
+pub fn submit(
+    sweep: &Sweep,
+    file: &Path,
+    planned: &[PlannedRun],
+    runs: &RunsDir,
+    options: &Options,
+) -> anyhow::Result<bool> {
+    let queued = queued(runs, &sweep.name);
+    let mut todo: Vec<&PlannedRun> = Vec::new();
+    for run in planned {
+        let word = match queued.get(&run.hash) {
+            Some(task) => format!("queued: job {}_{} {}", task.job, task.index, task.state),
+            None => run.status_word().to_string(),
+        };
+        say(format_args!("{}  {:<13}  {}", run.short(), word, run.point.label()));
+        if !matches!(run.state, RunState::Completed(_)) && !queued.contains_key(&run.hash) {
+            todo.push(run);
+        }
+    }
+    if todo.is_empty() {
+        say(format_args!(
+            "sweep {}: nothing to submit; every config is completed or already queued",
+            sweep.name
+        ));
+        return Ok(true);
+    }
+    let root = std::path::absolute(runs.root()).context("--runs-dir")?;
+    let runs = RunsDir::new(&root);
+    let hashes: Vec<String> = todo.iter().map(|p| p.hash.clone()).collect();
+    let exe = std::env::current_exe().context("cannot find the dcgan binary")?;
+    let workdir = std::env::current_dir().context("cannot read the current folder")?;
+    let logs = slurm_dir(&runs, &sweep.name);
+    let text = Script {
+        sweep: &sweep.name,
+        sweep_file: file,
+        exe: &exe,
+        runs_dir: &root,
+        workdir: &workdir,
+        logs: &logs,
+        hashes: &hashes,
+        total_configs: planned.len(),
+        options,
+    }
+    .render();
+    if options.dry_run {
+        say(format_args!("{}", text.trim_end()));
+        return Ok(true);
+    }
+    let script = prepare(sweep, file, planned, &todo, &runs, &text)?;
+    let job = queue::sbatch(&script)?;
+    let submission = Submission {
+        job: job.clone(),
+        submitted_at: crate::store::manifest::now_rfc3339(),
+        script,
+        hashes,
+    };
+    let record = logs.join(format!("{job}.json"));
+    let json = serde_json::to_vec_pretty(&submission).expect("submissions serialise");
+    write_atomic(&record, &json)?;
+    say(format_args!(
+        "submitted job {job}: {} array task(s) for sweep {} ({} config(s) already complete); \
+         task logs in {}; watch with `dcgan status {}`",
+        todo.len(),
+        sweep.name,
+        planned.len() - todo.len(),
+        logs.display(),
+        file.display()
+    ));
+    if !options.wait {
+        return Ok(true);
+    }
+    wait_for(&job, &sweep.name)?;
+    Ok(check_runs(&runs, &submission, &logs))
+}
+
+/// Records the sweep, fills the decoded-data cache the tasks will map, writes the script.
+fn prepare(
+    sweep: &Sweep,
+    file: &Path,
+    planned: &[PlannedRun],
+    todo: &[&PlannedRun],
+    runs: &RunsDir,
+    text: &str,
+) -> anyhow::Result<PathBuf> {
+    runs.prepare().with_context(|| format!("--runs-dir {}", runs.root().display()))?;
+    let recorded: Vec<RecordedRun> = planned.iter().map(PlannedRun::recorded).collect();
+    sweeps::record(runs.root(), &sweep.name, file, &recorded)?;
+    let mut cache = DatasetCache::on_disk(&runs.cache_dir());
+    for run in todo {
+        cache.dataset(&run.point.config.data)?;
+    }
+    let dir = slurm_dir(runs, &sweep.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f");
+    let script = dir.join(format!("submit-{stamp}.sbatch"));
+    write_atomic(&script, text.as_bytes())?;
+    Ok(script)
+}
+
+/// Polls squeue until no task of the job is listed (squeue, not `sbatch --wait`, which
+/// checks rarely). Ctrl-C stops the waiting, not the job.
+fn wait_for(job: &str, sweep: &str) -> anyhow::Result<()> {
+    crate::interrupt::install();
+    let mut last = String::new();
+    loop {
+        let tasks: Vec<_> =
+            queue::tasks(&script::job_name(sweep))?.into_iter().filter(|t| t.job == job).collect();
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        let running = tasks.iter().filter(|t| t.state == "RUNNING").count();
+        let line = format!("job {job}: {running} running, {} waiting", tasks.len() - running);
+        if line != last {
+            tracing::info!("{line}");
+            last = line;
+        }
+        if crate::interrupt::requested() {
+            anyhow::bail!("stopped waiting; job {job} goes on (scancel {job} stops it)");
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// After the job: says how each submitted run ended, by its directory; true when all
+/// completed.
+fn check_runs(runs: &RunsDir, submission: &Submission, logs: &Path) -> bool {
+    let mut completed = 0;
+    for (index, hash) in submission.hashes.iter().enumerate() {
+        let short = crate::hashing::short(hash);
+        match runs.state(hash) {
+            RunState::Completed(_) => completed += 1,
+            state => {
+                let log = logs.join(format!("{}_{index}.log", submission.job));
+                say(format_args!(
+                    "{short}  task {index} did not complete: the run is {}; log: {}",
+                    state.describe(),
+                    log.display()
+                ));
+            }
+        }
+    }
+    let n = submission.hashes.len();
+    say(format_args!("job {}: {completed} of {n} run(s) completed", submission.job));
+    completed == n
+}
+
+/// Every submission recorded for a sweep, oldest first.
+pub fn submissions(runs: &RunsDir, sweep: &str) -> Vec<Submission> {
+    let Ok(entries) = std::fs::read_dir(slurm_dir(runs, sweep)) else { return Vec::new() };
+    let mut found: Vec<Submission> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter_map(|p| serde_json::from_slice(&std::fs::read(&p).ok()?).ok())
+        .collect();
+    found.sort_by_key(|s: &Submission| s.job.parse::<u64>().unwrap_or(0));
+    found
+}
+
+/// Runs of a sweep that squeue lists as pending or running, from any of its submissions, so
+/// they are not submitted twice. Empty where squeue is not there or fails (with a warning).
+pub fn queued(runs: &RunsDir, sweep: &str) -> HashMap<String, queue::QueuedTask> {
+    let mut found = HashMap::new();
+    if !queue::available() {
+        return found;
+    }
+    let tasks = match queue::tasks(&script::job_name(sweep)) {
+        Ok(tasks) => tasks,
+        Err(e) => {
+            tracing::warn!("cannot ask Slurm what is queued: {e:#}");
+            return found;
+        }
+    };
+    let submissions = submissions(runs, sweep);
+    for task in tasks {
+        let submission = submissions.iter().find(|s| s.job == task.job);
+        if let Some(hash) = submission.and_then(|s| s.hashes.get(task.index)) {
+            found.insert(hash.clone(), task);
+        }
+    }
+    found
+}
