@@ -295,9 +295,10 @@ pub struct RunArgs {
     pub hash: Option<String>,
     #[command(flatten)]
     pub common: Common,
-    /// Report progress as `@progress` lines on standard output (for `sweep --jobs`).
+    /// Run as a worker of `sweep --jobs`: progress as `@progress` lines on standard output,
+    /// and a checkpoint and stop once the sweep that started it is gone.
     #[arg(long, hide = true)]
-    pub progress_lines: bool,
+    pub worker: bool,
 }
 
 #[derive(Debug, Args)]
@@ -612,8 +613,9 @@ fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
 
 fn run_command(args: &RunArgs) -> anyhow::Result<bool> {
     set_threads(args.common.threads)?;
-    if args.progress_lines {
+    if args.worker {
         runner::report_progress_as_lines();
+        crate::parallel::progress::watch_parent();
     }
     let runs = RunsDir::new(&args.common.runs_dir);
     let mut cache = DatasetCache::on_disk(&runs.cache_dir());

@@ -30,6 +30,15 @@ pub fn install() {
     }
 }
 
+/// Stands for "the parent went away" where a signal number is kept.
+const PARENT_GONE: i32 = -1;
+
+/// Asks for a stop as a signal would, because the sweep that started this worker is gone.
+pub fn parent_gone() {
+    SIGNAL.store(PARENT_GONE, Ordering::SeqCst);
+    REQUESTED.store(true, Ordering::SeqCst);
+}
+
 /// Whether a stop was asked for.
 pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
@@ -40,6 +49,7 @@ pub fn signal_name() -> &'static str {
     match SIGNAL.load(Ordering::SeqCst) {
         libc::SIGINT => "SIGINT (Ctrl-C)",
         libc::SIGTERM => "SIGTERM",
+        PARENT_GONE => "the end of the sweep that started this worker",
         _ => "a signal",
     }
 }

@@ -11,9 +11,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use dcgan_harness::store::manifest::Status;
-use dcgan_harness::store::metrics;
 
-use common::{bundled_data, final_weights, manifest, run_dirs, stderr, stdout, write_file};
+use common::{assert_identical, bundled_data, manifest, run_dirs, stderr, stdout, write_file};
 
 /// A tiny config with a checkpoint every `every` steps.
 fn config_text(name: &str, steps: u64, every: u64, axes: &str) -> String {
@@ -42,37 +41,6 @@ fn run(cwd: &Path, file: &Path, runs: &str, kill_at: Option<&str>) -> Output {
         cmd.env("DCGAN_KILL_AT", point);
     }
     cmd.output().unwrap()
-}
-
-fn sample_files(run: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(run.join("samples"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(p).unwrap()))
-        .collect();
-    files.sort();
-    files
-}
-
-/// Metrics (but wall-clock time), weights and sample grids of two runs are bit-identical.
-fn assert_identical(reference: &Path, resumed: &Path, what: &str) {
-    let m = manifest(resumed);
-    assert_eq!(m.status, Status::Completed, "{what}: {m:?}");
-    let without_time = |run: &Path| {
-        metrics::read(&run.join("metrics.parquet")).unwrap().drop("elapsed_s").unwrap()
-    };
-    let (a, b) = (without_time(reference), without_time(resumed));
-    assert_eq!(a.height(), b.height(), "{what}: row counts");
-    for (x, y) in a.columns().iter().zip(b.columns()) {
-        let (x, y) = (x.as_materialized_series(), y.as_materialized_series());
-        assert!(x.equals_missing(y), "{what}: column {} differs:\n{x}\n{y}", x.name());
-    }
-    let (ga, da) = final_weights(reference);
-    let (gb, db) = final_weights(resumed);
-    assert!(ga == gb && da == db, "{what}: final weights differ");
-    assert_eq!(sample_files(reference), sample_files(resumed), "{what}: sample grids differ");
-    let leftovers = std::fs::read_dir(resumed.join("checkpoints")).unwrap().count();
-    assert_eq!(leftovers, 2, "{what}: only the final weights are left in checkpoints/");
 }
 
 fn killed(out: &Output) -> bool {

@@ -6,8 +6,8 @@
 //! worker finds its config, and its dataset is decoded once into the disk cache, which every
 //! worker maps ([`crate::data::decoded`]). Workers run in process groups of their own: a
 //! Ctrl-C reaches this process only, which passes one SIGINT to each worker (each then
-//! checkpoints and stops) and starts no more. Should this process die, the kernel sends its
-//! workers SIGTERM, which stops them the same way.
+//! checkpoints and stops) and starts no more. Should this process die, its workers notice
+//! that their parent changed and stop the same way ([`progress::watch_parent`]).
 //!
 //! With `--devices 0,1` each device gets `--jobs` workers, each seeing only its own GPU
 //! (`CUDA_VISIBLE_DEVICES`), so configs on `tch-cuda` keep their hash wherever they run.

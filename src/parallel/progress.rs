@@ -68,3 +68,19 @@ mod tests {
         assert_eq!(Report::parse("@progress abc x 2"), None);
     }
 }
+
+/// In a worker: stops training (as Ctrl-C would, with a checkpoint) once the sweep that
+/// started it is gone, seen as a change of parent process. Not `PR_SET_PDEATHSIG`: it fires
+/// once per thread of the dying parent, and a second signal kills a run without checkpoint.
+pub fn watch_parent() {
+    // SAFETY: getppid has no preconditions and cannot fail.
+    let parent = unsafe { libc::getppid() };
+    std::thread::spawn(move || {
+        // SAFETY: as above.
+        while unsafe { libc::getppid() } == parent {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        tracing::warn!("the sweep that started this worker is gone; stopping after this step");
+        crate::interrupt::parent_gone();
+    });
+}

@@ -49,7 +49,7 @@ impl<'a> Worker<'a> {
     ) -> anyhow::Result<Self> {
         let mut command = Command::new(&launch.exe);
         command
-            .args(["run", "--progress-lines", "--hash", &run.hash, "--runs-dir"])
+            .args(["run", "--worker", "--hash", &run.hash, "--runs-dir"])
             .arg(&launch.runs_dir)
             .args(["--threads", &launch.threads.to_string()])
             .args(&launch.log_flags)
@@ -61,14 +61,6 @@ impl<'a> Worker<'a> {
             .process_group(0);
         if let Some(device) = device {
             command.env("CUDA_VISIBLE_DEVICES", device.to_string());
-        }
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            command.pre_exec(|| {
-                // Should the sweep die, its workers get SIGTERM: they checkpoint and stop.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
         }
         let mut child =
             command.spawn().with_context(|| format!("cannot start {}", launch.exe.display()))?;

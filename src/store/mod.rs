@@ -84,7 +84,12 @@ impl RunState {
             RunState::Missing => "without a directory (it never started)".to_string(),
             RunState::Completed(_) => "completed".to_string(),
             RunState::Failed(m) => format!("failed: {}", m.failure.as_deref().unwrap_or("?")),
-            RunState::Unfinished(m) => format!("{} at step {}", m.status, m.steps_done),
+            RunState::Unfinished(m) if m.status == Status::Interrupted => {
+                format!("interrupted at step {}", m.steps_done)
+            }
+            RunState::Unfinished(m) => {
+                format!("unfinished (last checkpoint at step {})", m.steps_done)
+            }
             RunState::Damaged(reason) => format!("damaged: {reason}"),
         }
     }

@@ -10,7 +10,8 @@ use burn::prelude::*;
 
 use dcgan_harness::config::RunConfig;
 use dcgan_harness::model::{Discriminator, Generator, parameters};
-use dcgan_harness::store::manifest::Manifest;
+use dcgan_harness::store::manifest::{Manifest, Status};
+use dcgan_harness::store::metrics;
 
 /// The Fashion-MNIST test split shipped with the repository.
 pub fn bundled_data() -> PathBuf {
@@ -85,4 +86,35 @@ pub fn final_weights(run: &Path) -> (Weights, Weights) {
     let d = Discriminator::new(&cfg.model, 1, &device)
         .load_file(run.join("checkpoints/discriminator.bpk"));
     (parameters(&g), parameters(&d))
+}
+
+pub fn sample_files(run: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(run.join("samples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(p).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Metrics (but wall-clock time), weights and sample grids of two runs are bit-identical.
+pub fn assert_identical(reference: &Path, resumed: &Path, what: &str) {
+    let m = manifest(resumed);
+    assert_eq!(m.status, Status::Completed, "{what}: {m:?}");
+    let without_time = |run: &Path| {
+        metrics::read(&run.join("metrics.parquet")).unwrap().drop("elapsed_s").unwrap()
+    };
+    let (a, b) = (without_time(reference), without_time(resumed));
+    assert_eq!(a.height(), b.height(), "{what}: row counts");
+    for (x, y) in a.columns().iter().zip(b.columns()) {
+        let (x, y) = (x.as_materialized_series(), y.as_materialized_series());
+        assert!(x.equals_missing(y), "{what}: column {} differs:\n{x}\n{y}", x.name());
+    }
+    let (ga, da) = final_weights(reference);
+    let (gb, db) = final_weights(resumed);
+    assert!(ga == gb && da == db, "{what}: final weights differ");
+    assert_eq!(sample_files(reference), sample_files(resumed), "{what}: sample grids differ");
+    let leftovers = std::fs::read_dir(resumed.join("checkpoints")).unwrap().count();
+    assert_eq!(leftovers, 2, "{what}: only the final weights are left in checkpoints/");
 }
