@@ -129,3 +129,46 @@ fn image_and_label_counts_must_match() {
     let msg = decode_error(dir.path());
     assert!(msg.contains("10000 images") && msg.contains("9999 labels"), "{msg}");
 }
+
+/// The disk cache of decoded images: written by the first process, mapped by the next with
+/// the very same pixels, and rebuilt when damaged in any of the ways a file can be.
+#[test]
+fn decoded_images_are_cached_on_disk_and_a_damaged_cache_is_rebuilt() {
+    use dcgan_harness::data::decoded;
+    let runs = tempfile::tempdir().unwrap();
+    let cache_dir = runs.path().join(".cache");
+    let cfg = test_split(&bundled_data());
+    let decoded_here = DatasetCache::on_disk(&cache_dir).dataset(&cfg).unwrap();
+    assert!(!decoded_here.is_mapped());
+    let file = decoded::path(&cache_dir, &decoded_here.source.fingerprint, 64);
+    let bytes = std::fs::read(&file).unwrap();
+    assert_eq!(bytes.len(), 120 + 10_000 * 64 * 64 + 10_000);
+
+    let mapped = DatasetCache::on_disk(&cache_dir).dataset(&cfg).unwrap();
+    assert!(mapped.is_mapped());
+    assert_eq!(mapped.pixels(), decoded_here.pixels());
+    assert_eq!(mapped.labels, decoded_here.labels);
+
+    let flip_a_pixel = |b: &mut Vec<u8>| b[5_000_000] ^= 1;
+    let cut_short = |b: &mut Vec<u8>| b.truncate(b.len() / 2);
+    let other_size = |b: &mut Vec<u8>| b[12] = 32;
+    let not_ours = |b: &mut Vec<u8>| b[..8].copy_from_slice(b"PAR1PAR1");
+    type Damage<'a> = (&'a str, &'a dyn Fn(&mut Vec<u8>));
+    let damages: [Damage; 4] = [
+        ("a flipped bit", &flip_a_pixel),
+        ("half a file", &cut_short),
+        ("another size in the header", &other_size),
+        ("another file's magic", &not_ours),
+    ];
+    for (what, damage) in damages {
+        let mut damaged = bytes.clone();
+        damage(&mut damaged);
+        std::fs::write(&file, &damaged).unwrap();
+        let data = DatasetCache::on_disk(&cache_dir).dataset(&cfg).unwrap();
+        assert!(!data.is_mapped(), "{what}: the damaged file was used");
+        assert_eq!(data.pixels(), decoded_here.pixels(), "{what}");
+        assert_eq!(std::fs::read(&file).unwrap(), bytes, "{what}: not rebuilt whole");
+    }
+    let leftovers = std::fs::read_dir(file.parent().unwrap()).unwrap().count();
+    assert_eq!(leftovers, 1, "no partial files left beside the cache file");
+}

@@ -110,7 +110,7 @@ fn ctrl_c_stops_every_worker_at_a_checkpoint_and_the_next_sweep_resumes() {
     let reference = sweep(tmp.path(), &file, "reference", "1");
     assert!(reference.status.success(), "{}", stderr(&reference));
 
-    let mut child = spawn_sweep(tmp.path(), &file, "runs", "2");
+    let child = spawn_sweep(tmp.path(), &file, "runs", "2");
     let runs = tmp.path().join("runs");
     wait_until("both workers checkpointed", || {
         let dirs = run_dirs(&runs);

@@ -54,21 +54,6 @@ pub fn reporting_bar(steps: u64, run: &str) -> ProgressBar {
     bar
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reports_survive_the_round_trip_and_other_lines_are_not_reports() {
-        let report = Report { run: "0123abcd".into(), step: 40, steps: 150 };
-        assert_eq!(Report::parse(&report.line()), Some(report));
-        assert_eq!(Report::parse("sweep quickstart: 6 configs"), None);
-        assert_eq!(Report::parse("@progress abc 1"), None);
-        assert_eq!(Report::parse("@progress abc 1 2 3"), None);
-        assert_eq!(Report::parse("@progress abc x 2"), None);
-    }
-}
-
 /// In a worker: stops training (as Ctrl-C would, with a checkpoint) once the sweep that
 /// started it is gone, seen as a change of parent process. Not `PR_SET_PDEATHSIG`: it fires
 /// once per thread of the dying parent, and a second signal kills a run without checkpoint.
@@ -83,4 +68,19 @@ pub fn watch_parent() {
         tracing::warn!("the sweep that started this worker is gone; stopping after this step");
         crate::interrupt::parent_gone();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_survive_the_round_trip_and_other_lines_are_not_reports() {
+        let report = Report { run: "0123abcd".into(), step: 40, steps: 150 };
+        assert_eq!(Report::parse(&report.line()), Some(report));
+        assert_eq!(Report::parse("sweep quickstart: 6 configs"), None);
+        assert_eq!(Report::parse("@progress abc 1"), None);
+        assert_eq!(Report::parse("@progress abc 1 2 3"), None);
+        assert_eq!(Report::parse("@progress abc x 2"), None);
+    }
 }

@@ -104,6 +104,7 @@ pub fn submit(
         say(format_args!("{}", text.trim_end()));
         return Ok(true);
     }
+    queue::check_sbatch()?;
     let script = prepare(sweep, file, planned, &todo, &runs, &text)?;
     let job = queue::sbatch(&script)?;
     let submission = Submission {

@@ -53,6 +53,12 @@ fn missing_command(name: &str, e: std::io::Error) -> anyhow::Error {
     }
 }
 
+/// Fails, saying what to do, when sbatch cannot be run here.
+pub fn check_sbatch() -> anyhow::Result<()> {
+    let out = Command::new("sbatch").arg("--version").output();
+    out.map(drop).map_err(|e| missing_command("sbatch", e))
+}
+
 /// Whether squeue can be run here.
 pub fn available() -> bool {
     Command::new("squeue").arg("--version").output().is_ok_and(|o| o.status.success())

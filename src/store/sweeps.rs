@@ -83,10 +83,8 @@ pub fn record(
 
 fn absolute_data_path(run: &RecordedRun) -> RecordedRun {
     let mut run = run.clone();
-    if let Some(path) = &run.config.data.path {
-        if let Ok(absolute) = std::path::absolute(path) {
-            run.config.data.path = Some(absolute);
-        }
+    if let Some(Ok(absolute)) = run.config.data.path.as_ref().map(std::path::absolute) {
+        run.config.data.path = Some(absolute);
     }
     run
 }
