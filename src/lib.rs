@@ -27,4 +27,5 @@ pub mod slurm;
 pub mod step;
 pub mod store;
 pub mod sweep;
+pub mod terminal;
 pub mod train;

@@ -64,7 +64,8 @@ fn init_logging(verbose: u8, quiet: bool) {
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Above the progress bars, not through them.
+        .with_writer(|| dcgan_harness::terminal::LogWriter)
         .with_ansi(ansi)
         // A closed stderr (`2>&1 | head`) must not stop training: drop what cannot be written.
         .log_internal_errors(false)

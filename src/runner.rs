@@ -407,7 +407,7 @@ fn train_opened(
             on_checkpoint: Some(&on_checkpoint),
         },
     );
-    progress.finish_and_clear();
+    crate::terminal::remove(&progress);
     Ok(outcome)
 }
 
@@ -578,7 +578,8 @@ fn progress_bar(steps: u64, name: &str) -> ProgressBar {
     if PROGRESS_AS_LINES.load(Ordering::Relaxed) {
         return crate::parallel::progress::reporting_bar(steps, name);
     }
-    ProgressBar::new(steps).with_prefix(name.to_string()).with_style(progress_style())
+    let bar = ProgressBar::new(steps).with_prefix(name.to_string()).with_style(progress_style());
+    crate::terminal::add(bar)
 }
 
 /// How a run's bar looks, here and in the bars of `--jobs` workers.

@@ -12,21 +12,14 @@ use std::time::{Duration, Instant};
 
 use dcgan_harness::store::manifest::Status;
 
-use common::{assert_identical, bundled_data, manifest, run_dirs, stderr, stdout, write_file};
+use common::{
+    assert_identical, bundled_data, manifest, run_dirs, stderr, stdout, tiny_sweep, write_file,
+};
 
 /// A sweep of `seeds` x {none, skip} tiny configs with a checkpoint every 10 steps.
 fn sweep_text(name: &str, steps: u64, seeds: &str) -> String {
-    format!(
-        "name: {name}\nbase:\n  \
-         data: {{ split: test, path: {data}, limit: 256 }}\n  \
-         model: {{ width: 2, z_dim: 8 }}\n  \
-         train: {{ steps: {steps}, batch_size: 16, extra_z: 16 }}\n  \
-         logging: {{ sample_every: 4 }}\n  \
-         eval: {{ enabled: false }}\n  \
-         checkpoint: {{ every: 10 }}\n\
-         axes:\n  grid: {{ balance.strategy: [none, skip] }}\n  seeds: {seeds}\n",
-        data = bundled_data().display()
-    )
+    let axes = format!("  grid: {{ balance.strategy: [none, skip] }}\n  seeds: {seeds}\n");
+    tiny_sweep(name, steps, &bundled_data().display().to_string(), &axes)
 }
 
 fn dcgan(cwd: &Path) -> Command {

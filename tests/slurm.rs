@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use dcgan_harness::store::manifest::Status;
 
-use common::{assert_identical, bundled_data, manifest, run_dirs, stderr, stdout, write_file};
+use common::{
+    assert_identical, bundled_data, manifest, run_dirs, stderr, stdout, tiny_sweep, write_file,
+};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/slurm-local.sh");
 
@@ -62,17 +64,10 @@ impl Drop for Cluster {
     }
 }
 
+/// A sweep of `seeds` x {none, lr-adjust} tiny configs with a checkpoint every 10 steps.
 fn sweep_text(name: &str, steps: u64, data: &str, seeds: &str) -> String {
-    format!(
-        "name: {name}\nbase:\n  \
-         data: {{ split: test, path: {data}, limit: 256 }}\n  \
-         model: {{ width: 2, z_dim: 8 }}\n  \
-         train: {{ steps: {steps}, batch_size: 16, extra_z: 16 }}\n  \
-         logging: {{ sample_every: 4 }}\n  \
-         eval: {{ enabled: false }}\n  \
-         checkpoint: {{ every: 10 }}\n\
-         axes:\n  grid: {{ balance.strategy: [none, lr-adjust] }}\n  seeds: {seeds}\n"
-    )
+    let axes = format!("  grid: {{ balance.strategy: [none, lr-adjust] }}\n  seeds: {seeds}\n");
+    tiny_sweep(name, steps, data, &axes)
 }
 
 fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {

@@ -260,7 +260,7 @@ fn train(
         (0..data.len() as u32).partition(|i| !(*i as usize).is_multiple_of(cfg.holdout_every));
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let batches = train_idx.len() / cfg.batch_size;
-    let bar = indicatif::ProgressBar::new((cfg.epochs * batches) as u64);
+    let bar = crate::terminal::add(indicatif::ProgressBar::new((cfg.epochs * batches) as u64));
     for epoch in 0..cfg.epochs {
         let lr = cfg.lr * cfg.lr_decay.powi(epoch as i32);
         let mut order = train_idx.clone();
@@ -274,7 +274,7 @@ fn train(
             bar.inc(1);
         }
     }
-    bar.finish_and_clear();
+    crate::terminal::remove(&bar);
     Ok((model, train_idx.len(), held_out))
 }
 

@@ -20,7 +20,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use indicatif::MultiProgress;
 
 use crate::backend::Backend;
 use crate::data::DatasetCache;
@@ -95,7 +94,6 @@ pub fn execute(
         threads,
         log_flags: options.log_flags.clone(),
         logs,
-        bars: MultiProgress::new(),
     };
     supervise(&launch, todo, &slots, runs, &mut summary);
     Ok(summary)

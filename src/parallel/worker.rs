@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use anyhow::Context;
-use indicatif::{MultiProgress, ProgressBar};
+use indicatif::ProgressBar;
 
 use super::progress::Report;
 use crate::runner::{PlannedRun, SweepSummary};
@@ -25,7 +25,6 @@ pub struct Launch {
     pub log_flags: Vec<String>,
     /// Folder of the workers' log files, one per run.
     pub logs: PathBuf,
-    pub bars: MultiProgress,
 }
 
 pub struct Worker<'a> {
@@ -64,16 +63,14 @@ impl<'a> Worker<'a> {
         }
         let mut child =
             command.spawn().with_context(|| format!("cannot start {}", launch.exe.display()))?;
-        let bar = launch.bars.add(new_bar(run));
+        let bar = crate::terminal::add(new_bar(run));
         let log = launch.logs.join(format!("{}.log", run.short()));
         let file = OpenOptions::new().create(true).append(true).open(&log);
         let file = Arc::new(Mutex::new(file.with_context(|| format!("{}", log.display()))?));
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let readers = vec![
-            follow_progress(stdout, bar.clone(), file.clone()),
-            follow_logs(stderr, launch.bars.clone(), file),
-        ];
+        let readers =
+            vec![follow_progress(stdout, bar.clone(), file.clone()), follow_logs(stderr, file)];
         let short = run.short();
         tracing::info!(run = short, pid = child.id(), device, "started: {}", run.point.label());
         Ok(Worker { run, slot, child, bar, readers, log, exit: None, stopped: false })
@@ -110,7 +107,7 @@ impl<'a> Worker<'a> {
         for reader in self.readers {
             let _ = reader.join();
         }
-        self.bar.finish_and_clear();
+        crate::terminal::remove(&self.bar);
         let short = self.run.short();
         let exit = self.exit.map_or("unknown".to_string(), describe);
         match runs.state(&self.run.hash) {
@@ -171,19 +168,11 @@ fn follow_progress(
 }
 
 /// Passes the worker's log lines on (above the bars) and keeps them in its log file.
-fn follow_logs(
-    err: impl std::io::Read + Send + 'static,
-    bars: MultiProgress,
-    log: Arc<Mutex<File>>,
-) -> JoinHandle<()> {
+fn follow_logs(err: impl std::io::Read + Send + 'static, log: Arc<Mutex<File>>) -> JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(err).lines().map_while(Result::ok) {
             append(&log, &line);
-            if bars.is_hidden() {
-                let _ = writeln!(std::io::stderr().lock(), "{line}");
-            } else {
-                let _ = bars.println(&line);
-            }
+            crate::terminal::print_line(&line);
         }
     })
 }

@@ -39,6 +39,21 @@ pub fn tiny_base(steps: u64) -> String {
     )
 }
 
+/// A sweep of tiny configs (as [`tiny_base`], with a checkpoint every 10 steps) on the data in
+/// `data`, with the given `axes:` section.
+pub fn tiny_sweep(name: &str, steps: u64, data: &str, axes: &str) -> String {
+    format!(
+        "name: {name}\nbase:\n  \
+         data: {{ split: test, path: {data}, limit: 256 }}\n  \
+         model: {{ width: 2, z_dim: 8 }}\n  \
+         train: {{ steps: {steps}, batch_size: 16, extra_z: 16 }}\n  \
+         logging: {{ sample_every: 4 }}\n  \
+         eval: {{ enabled: false }}\n  \
+         checkpoint: {{ every: 10 }}\n\
+         axes:\n{axes}"
+    )
+}
+
 /// Runs `dcgan` with arguments in `cwd`, capturing everything.
 pub fn dcgan(cwd: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dcgan"))

@@ -1,5 +1,7 @@
 //! Command-line interface: parses arguments and hands each command to the library.
 
+mod launch;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,11 +11,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::backend::Backend;
 use crate::bench::{self, BenchOptions};
-use crate::data::DatasetCache;
 use crate::eval::{self, rescore::Rescore};
 use crate::report::{self, ReportInput};
-use crate::runner::{self, PlannedRun, SweepSummary};
-use crate::store::{self, RunsDir};
+use crate::store::RunsDir;
 use crate::sweep;
 
 #[derive(Debug, Parser)]
@@ -330,11 +330,11 @@ pub struct Common {
 
 /// Runs a parsed command; `Ok(false)` means it ran but not every config completed.
 pub fn dispatch(cli: Cli) -> anyhow::Result<bool> {
-    let log_flags = log_flags(cli.verbose, cli.quiet);
+    let log_flags = launch::log_flags(cli.verbose, cli.quiet);
     match cli.command {
-        Command::Sweep(args) => sweep_command(&args, log_flags),
-        Command::Run(args) => run_command(&args),
-        Command::Status(args) => status_command(&args),
+        Command::Sweep(args) => launch::sweep_command(&args, log_flags),
+        Command::Run(args) => launch::run_command(&args),
+        Command::Status(args) => launch::status_command(&args),
         Command::Bench(args) => bench_command(&args),
         Command::Report(args) => report_command(&args),
         Command::Eval(args) => eval_command(&args),
@@ -521,205 +521,6 @@ fn bench_command(args: &BenchArgs) -> anyhow::Result<bool> {
         say(format_args!("phase {phase:<24} {ms:>9.1} ms"));
     }
     say(format_args!("{result}"));
-    Ok(true)
-}
-
-/// `-v`/`-q` as given, for the worker processes of `--jobs`.
-fn log_flags(verbose: u8, quiet: bool) -> Vec<String> {
-    let mut flags = vec!["-v".to_string(); usize::from(verbose)];
-    if quiet {
-        flags.push("-q".to_string());
-    }
-    flags
-}
-
-fn sweep_command(args: &SweepArgs, log_flags: Vec<String>) -> anyhow::Result<bool> {
-    let local = args.executor == Executor::Local;
-    anyhow::ensure!(args.jobs > 0, "--jobs must be at least 1");
-    anyhow::ensure!(
-        local || (args.jobs == 1 && args.devices.is_empty()),
-        "--jobs and --devices are for --executor local; Slurm decides where array tasks run \
-         (see --array-parallelism and --gpus-per-task)"
-    );
-    let in_process = local && args.jobs == 1 && args.devices.is_empty();
-    if in_process || args.executor == Executor::Slurm {
-        set_threads(args.common.threads)?;
-    }
-    let mut sweep = sweep::load(&args.file)?;
-    let runs = RunsDir::new(&args.common.runs_dir);
-    let mut cache = DatasetCache::on_disk(&runs.cache_dir());
-    let planned = plan(&mut sweep, &args.common, &mut cache, &runs, &args.file)?;
-    if args.executor == Executor::Slurm {
-        let options = slurm_options(args);
-        return crate::slurm::submit(&sweep, &args.file, &planned, &runs, &options);
-    }
-    print_plan(&sweep.name, &planned);
-    if args.dry_run {
-        return Ok(true);
-    }
-    runs.prepare().with_context(|| format!("--runs-dir {}", runs.root().display()))?;
-    warn_about_leftovers(runs.root());
-    crate::interrupt::install();
-    let summary = if in_process {
-        runner::execute(&sweep.name, &planned, &mut cache, &runs)
-    } else {
-        drop(cache);
-        let options = crate::parallel::Options {
-            jobs: args.jobs,
-            devices: args.devices.clone(),
-            threads: args.common.threads,
-            log_flags,
-        };
-        crate::parallel::execute(&sweep.name, &args.file, &planned, &runs, &options)?
-    };
-    print_summary(&sweep.name, &summary, runs.root());
-    Ok(summary.all_completed())
-}
-
-fn slurm_options(args: &SweepArgs) -> crate::slurm::Options {
-    crate::slurm::Options {
-        partition: args.slurm.partition.clone(),
-        time: args.slurm.time.clone(),
-        gpus_per_task: args.slurm.gpus_per_task,
-        array_parallelism: args.slurm.array_parallelism,
-        sbatch_args: args.slurm.sbatch_args.clone(),
-        wait: args.slurm.wait,
-        dry_run: args.dry_run,
-        threads: args.common.threads,
-    }
-}
-
-fn plan(
-    sweep: &mut sweep::Sweep,
-    common: &Common,
-    cache: &mut DatasetCache,
-    runs: &RunsDir,
-    file: &Path,
-) -> anyhow::Result<Vec<PlannedRun>> {
-    runner::plan(sweep, common.backend.as_deref(), cache, runs)
-        .with_context(|| format!("cannot plan sweep {}", file.display()))
-}
-
-/// Applies `--threads` to every CPU backend; must come before any tensor work.
-fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
-    let Some(threads) = threads else { return Ok(()) };
-    for backend in [Backend::Flex, Backend::TchCpu] {
-        if Backend::parse(&backend.to_string()).is_ok() {
-            backend.set_cpu_threads(threads).context("--threads")?;
-        }
-    }
-    Ok(())
-}
-
-fn run_command(args: &RunArgs) -> anyhow::Result<bool> {
-    set_threads(args.common.threads)?;
-    if args.worker {
-        runner::report_progress_as_lines();
-        crate::parallel::progress::watch_parent();
-    }
-    let runs = RunsDir::new(&args.common.runs_dir);
-    let mut cache = DatasetCache::on_disk(&runs.cache_dir());
-    let (mut sweep, file, recorded) = match (&args.hash, &args.file) {
-        (Some(hash), _) => recorded_run(hash, &runs)?,
-        (None, Some(file)) => (sweep::load(file)?, file.clone(), None),
-        (None, None) => anyhow::bail!("give a config file or --hash"),
-    };
-    anyhow::ensure!(
-        sweep.points.len() <= 1,
-        "{} expands to {} configs; `dcgan run` trains one, use `dcgan sweep` for more",
-        file.display(),
-        sweep.points.len()
-    );
-    let planned = plan(&mut sweep, &args.common, &mut cache, &runs, &file);
-    let planned = match &recorded {
-        None => planned?,
-        Some(hash) => match planned.and_then(|p| check_recorded_hash(p, hash)) {
-            Ok(planned) => planned,
-            Err(e) => return Err(runner::record_failure(&runs, &sweep, hash, e)),
-        },
-    };
-    print_plan(&sweep.name, &planned);
-    runs.prepare().with_context(|| format!("--runs-dir {}", runs.root().display()))?;
-    crate::interrupt::install();
-    let summary = runner::execute(&sweep.name, &planned, &mut cache, &runs);
-    print_summary(&sweep.name, &summary, runs.root());
-    Ok(summary.all_completed())
-}
-
-/// The one-config sweep of a recorded run, where it was recorded, and its full hash.
-fn recorded_run(
-    hash: &str,
-    runs: &RunsDir,
-) -> anyhow::Result<(sweep::Sweep, PathBuf, Option<String>)> {
-    let (name, run) = crate::store::sweeps::find(runs.root(), hash)?;
-    let source = runs.root().join(crate::store::sweeps::SWEEPS_DIR).join(&name);
-    let points = vec![run.point()];
-    let sweep = sweep::Sweep { name, description: None, source: source.clone(), points };
-    Ok((sweep, source, Some(run.hash)))
-}
-
-/// A recorded config must hash here as it did where it was recorded, or this machine sees
-/// other data (or runs another version of dcgan) and the run would land under another name.
-fn check_recorded_hash(planned: Vec<PlannedRun>, wanted: &str) -> anyhow::Result<Vec<PlannedRun>> {
-    let got = planned.first().map(|p| p.hash.clone()).unwrap_or_default();
-    anyhow::ensure!(
-        got == wanted,
-        "the recorded config {wanted} hashes to {} here: this machine sees other dataset \
-         files, or runs another version of dcgan, than the one that recorded the sweep",
-        crate::hashing::short(&got)
-    );
-    Ok(planned)
-}
-
-fn print_plan(name: &str, planned: &[PlannedRun]) {
-    let plural = if planned.len() == 1 { "" } else { "s" };
-    say(format_args!("sweep {name}: {} config{plural}", planned.len()));
-    for run in planned {
-        say(format_args!("{}  {:<13}  {}", run.short(), run.status_word(), run.point.label()));
-        if let Some(reason) = run.retry_reason() {
-            tracing::warn!(run = run.short(), "will train again: {reason}");
-        }
-    }
-}
-
-fn print_summary(name: &str, s: &SweepSummary, root: &Path) {
-    let elsewhere = match s.elsewhere {
-        0 => String::new(),
-        n => format!(", {n} completed by another process"),
-    };
-    let stopped = if s.interrupted { "; interrupted, run it again to go on" } else { "" };
-    say(format_args!(
-        "sweep {name}: {} trained, {} cached, {} failed{elsewhere}; runs in {}{stopped}",
-        s.trained,
-        s.cached,
-        s.failed,
-        root.display()
-    ));
-}
-
-fn warn_about_leftovers(root: &Path) {
-    let leftovers = store::leftovers(root);
-    if let Some(first) = leftovers.first() {
-        tracing::warn!(
-            "{} unfinished run director{} left by an older version of dcgan, e.g. {}; \
-             they cannot be resumed; `dcgan gc` removes them",
-            leftovers.len(),
-            if leftovers.len() == 1 { "y" } else { "ies" },
-            first.display()
-        );
-    }
-}
-
-fn status_command(args: &StatusArgs) -> anyhow::Result<bool> {
-    let mut sweep = sweep::load(&args.file)?;
-    let runs = RunsDir::new(&args.runs_dir);
-    let mut cache = DatasetCache::default();
-    let planned = runner::plan(&mut sweep, args.backend.as_deref(), &mut cache, &runs)
-        .with_context(|| format!("cannot read sweep {}", args.file.display()))?;
-    let queued = crate::slurm::queued(&runs, &sweep.name);
-    for line in crate::inspect::status::render(&sweep.name, &planned, &runs, &queued) {
-        say(format_args!("{line}"));
-    }
     Ok(true)
 }
 
