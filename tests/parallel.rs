@@ -190,11 +190,18 @@ fn bad_parallel_options_are_refused_before_anything_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let file = write_file(tmp.path(), "pair.yaml", &sweep_text("pair", 4, "[0]"));
     let path = file.to_str().unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let slurm = ["--executor", "slurm", "--dry-run"];
+    let injected = ["--executor", "slurm", "--dry-run", "--sbatch-arg=--comment=x\ntouch /tmp/x"];
+    let cases: [(&[&str], &str); 9] = [
         (&["--jobs", "0"], "--jobs must be at least 1"),
+        (&["--jobs", "2", "--threads", "0"], "--threads must be at least 1"),
         (&["--devices", "0,1"], "must train on `tch-cuda`"),
         (&["--jobs", "2", "--executor", "slurm"], "--jobs and --devices are for --executor local"),
         (&["--jobs", "two"], "invalid value 'two'"),
+        (&["--wait"], "--wait is an option of --executor slurm"),
+        (&["--time", "1:00"], "--time is an option of --executor slurm"),
+        (&[&slurm[..], &["--array-parallelism", "0"]].concat(), "--array-parallelism must be at"),
+        (&injected, "holds a control character"),
     ];
     for (args, expected) in cases {
         let out = dcgan(tmp.path())
@@ -244,4 +251,41 @@ fn a_worker_that_cannot_read_its_dataset_marks_its_run_failed() {
     assert_eq!(m.status, Status::Failed);
     let failure = m.failure.unwrap();
     assert!(failure.contains("not found") && failure.contains("data"), "{failure}");
+}
+
+/// Two `--jobs 2` sweeps on one runs folder: the second starts on the configs nobody trains,
+/// every config is trained once, and each sweep counts the other's runs as theirs.
+#[test]
+fn two_parallel_sweeps_share_the_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write_file(tmp.path(), "shared.yaml", &sweep_text("shared", 150, "[0, 1]"));
+    let first = spawn_sweep(tmp.path(), &file, "runs", "2");
+    let runs = tmp.path().join("runs");
+    wait_until("the first sweep's two runs checkpointed", || {
+        let dirs = run_dirs(&runs);
+        dirs.len() == 2 && dirs.iter().all(|d| has_checkpoint(d))
+    });
+    let second = sweep(tmp.path(), &file, "runs", "2");
+    let first = first.wait_with_output().unwrap();
+    let mut trained = 0;
+    for out in [&first, &second] {
+        assert!(out.status.success(), "{}", stderr(out));
+        let summary = stdout(out);
+        let line = summary.lines().last().unwrap();
+        trained += line
+            .split(" trained")
+            .next()
+            .unwrap()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse::<usize>()
+            .unwrap();
+        assert!(line.contains("2 completed by another process"), "{summary}");
+    }
+    assert_eq!(trained, 4, "each config trained exactly once");
+    for run in run_dirs(&runs) {
+        assert_eq!(manifest(&run).status, Status::Completed);
+        assert!(manifest(&run).resumes.is_empty(), "{run:?} was resumed, not trained once");
+    }
 }

@@ -133,6 +133,8 @@ fn a_cancelled_task_resumes_when_submitted_again(cluster: &Cluster, dir: &Path, 
     wait_until("a checkpoint", || run().is_some_and(|r| manifest(&r).steps_done > 0));
     let status = cluster.run(dir, &["status", file, "--runs-dir", "cancel"]);
     assert!(stdout(&status).contains("RUNNING"), "{}", stdout(&status));
+    let twice = cluster.run(dir, &submit);
+    assert!(stdout(&twice).contains("nothing to submit"), "{}", stdout(&twice));
     let mut cancel = Command::new("scancel");
     cancel.args(["--name", "dcgan-long"]).env("SLURM_CONF", cluster.conf());
     assert!(cancel.status().unwrap().success());
@@ -186,4 +188,9 @@ fn a_task_that_fails_marks_its_run_and_wait_says_so(cluster: &Cluster, dir: &Pat
     let failed = manifest(&run_dirs(&dir.join("gone"))[0]);
     assert_eq!(failed.status, Status::Failed);
     assert!(failed.failure.unwrap().contains("not found"));
+    // The sweep cannot be planned without its data; status shows the recorded configs.
+    let status = cluster.run(dir, &["status", file.to_str().unwrap(), "--runs-dir", "gone"]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert!(stderr(&status).contains("showing the configs recorded in"), "{}", stderr(&status));
+    assert!(stdout(&status).contains("1 config: 1 failed"), "{}", stdout(&status));
 }

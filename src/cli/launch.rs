@@ -24,6 +24,10 @@ pub(super) fn log_flags(verbose: u8, quiet: bool) -> Vec<String> {
 pub(super) fn sweep_command(args: &SweepArgs, log_flags: Vec<String>) -> anyhow::Result<bool> {
     let local = args.executor == Executor::Local;
     anyhow::ensure!(args.jobs > 0, "--jobs must be at least 1");
+    anyhow::ensure!(args.common.threads != Some(0), "--threads must be at least 1");
+    if let Some(flag) = args.slurm.given().filter(|_| local) {
+        anyhow::bail!("{flag} is an option of --executor slurm");
+    }
     anyhow::ensure!(
         local || (args.jobs == 1 && args.devices.is_empty()),
         "--jobs and --devices are for --executor local; Slurm decides where array tasks run \
@@ -135,6 +139,10 @@ pub(super) fn run_command(args: &RunArgs) -> anyhow::Result<bool> {
     crate::interrupt::install();
     let summary = runner::execute(&sweep.name, &planned, &mut cache, &runs);
     print_summary(&sweep.name, &summary, runs.root());
+    if args.worker && summary.cached + summary.elsewhere > 0 {
+        // Completed, but not by this worker: the sweep must not count it as trained.
+        say(format_args!("{}", crate::parallel::progress::ELSEWHERE));
+    }
     Ok(summary.all_completed())
 }
 
@@ -202,11 +210,27 @@ fn warn_about_leftovers(root: &Path) {
 pub(super) fn status_command(args: &StatusArgs) -> anyhow::Result<bool> {
     let mut sweep = sweep::load(&args.file)?;
     let runs = RunsDir::new(&args.runs_dir);
+    if !runs.root().is_dir() {
+        tracing::warn!("there is no runs folder {}", runs.root().display());
+    }
     let mut cache = DatasetCache::default();
-    let planned = runner::plan(&mut sweep, args.backend.as_deref(), &mut cache, &runs)
-        .with_context(|| format!("cannot read sweep {}", args.file.display()))?;
+    let planned = runner::plan(&mut sweep, args.backend.as_deref(), &mut cache, &runs);
+    let configs: Vec<(String, sweep::SweepPoint)> = match planned {
+        Ok(planned) => planned.into_iter().map(|p| (p.hash, p.point)).collect(),
+        Err(e) => match store::sweeps::latest(runs.root(), &sweep.name) {
+            // The dataset is not on this machine, say: the record has the runs' hashes.
+            Some((path, record)) => {
+                tracing::warn!(
+                    "cannot plan the sweep here ({e:#}); showing the configs recorded in {}",
+                    path.display()
+                );
+                record.runs.iter().map(|r| (r.hash.clone(), r.point())).collect()
+            }
+            None => return Err(e.context(format!("cannot read sweep {}", args.file.display()))),
+        },
+    };
     let queued = crate::slurm::queued(&runs, &sweep.name);
-    for line in crate::inspect::status::render(&sweep.name, &planned, &runs, &queued) {
+    for line in crate::inspect::status::render(&sweep.name, &configs, &runs, &queued) {
         say(format_args!("{line}"));
     }
     Ok(true)

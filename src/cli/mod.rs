@@ -284,6 +284,21 @@ pub struct SlurmArgs {
     pub wait: bool,
 }
 
+impl SlurmArgs {
+    /// The first Slurm option given, if any: they mean nothing to a local sweep.
+    fn given(&self) -> Option<&'static str> {
+        let given = [
+            ("--partition", self.partition.is_some()),
+            ("--time", self.time.is_some()),
+            ("--gpus-per-task", self.gpus_per_task.is_some()),
+            ("--array-parallelism", self.array_parallelism.is_some()),
+            ("--sbatch-arg", !self.sbatch_args.is_empty()),
+            ("--wait", self.wait),
+        ];
+        given.iter().find(|(_, set)| *set).map(|(flag, _)| *flag)
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The config file (YAML).

@@ -26,7 +26,7 @@ use crate::data::DatasetCache;
 use crate::interrupt;
 use crate::runner::{PlannedRun, SweepSummary};
 use crate::store::sweeps::{self, RecordedRun};
-use crate::store::{RunState, RunsDir};
+use crate::store::{RunState, RunsDir, lock};
 use worker::Worker;
 
 /// How to run a sweep's configs in parallel.
@@ -52,9 +52,10 @@ impl Options {
         self.devices.iter().flat_map(per_device).collect()
     }
 
-    fn threads_per_worker(&self) -> usize {
+    /// Threads for each of `workers` workers running at once.
+    fn threads_per_worker(&self, workers: usize) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        self.threads.unwrap_or((cores / self.slots().len()).max(1))
+        self.threads.unwrap_or((cores / workers.max(1)).max(1))
     }
 }
 
@@ -78,8 +79,10 @@ pub fn execute(
         return Ok(summary);
     }
     share_datasets(&todo, runs)?;
-    let threads = options.threads_per_worker();
-    let slots = options.slots();
+    let mut slots = options.slots();
+    // More slots than configs would only thin out the threads.
+    slots.truncate(todo.len());
+    let threads = options.threads_per_worker(slots.len());
     tracing::info!(
         "training {} configs, {} at a time, {threads} CPU thread{} each",
         todo.len(),
@@ -158,7 +161,7 @@ fn supervise(
             running.iter_mut().for_each(Worker::stop);
         }
         while !summary.interrupted && running.len() < slots.len() {
-            let Some(run) = queue.pop_front() else { break };
+            let Some(run) = next_run(&mut queue, runs) else { break };
             let slot = (0..slots.len()).find(|s| running.iter().all(|w| w.slot != *s));
             let slot = slot.expect("fewer workers than slots, so a slot is free");
             match Worker::start(launch, run, slot, slots[slot]) {
@@ -183,4 +186,11 @@ fn supervise(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The next config to start: the first one nobody trains now; failing that, the first one,
+/// whose worker waits for the other process and then counts its outcome.
+fn next_run<'a>(queue: &mut VecDeque<&'a PlannedRun>, runs: &RunsDir) -> Option<&'a PlannedRun> {
+    let free = queue.iter().position(|run| lock::holder(runs.root(), run.short()).is_none());
+    queue.remove(free.unwrap_or(0))
 }

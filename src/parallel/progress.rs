@@ -1,6 +1,7 @@
 //! How a worker process tells the sweep that started it how far its run got: a line
 //! `@progress <run> <step> <steps>` on standard output whenever the step changed, at most
-//! four times a second. The parent draws the bars; workers draw none.
+//! four times a second, and `@completed-elsewhere` when another process completed its run.
+//! The parent draws the bars; workers draw none.
 
 use std::io::Write;
 use std::time::Duration;
@@ -8,6 +9,9 @@ use std::time::Duration;
 use indicatif::ProgressBar;
 
 const PREFIX: &str = "@progress";
+/// Said by a worker whose run another process completed (before it started, or while it
+/// waited for the run's lock).
+pub const ELSEWHERE: &str = "@completed-elsewhere";
 
 /// One progress report.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,13 +6,14 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use anyhow::Context;
 use indicatif::ProgressBar;
 
-use super::progress::Report;
+use super::progress::{ELSEWHERE, Report};
 use crate::runner::{PlannedRun, SweepSummary};
 use crate::store::manifest::Status;
 use crate::store::{RunState, RunsDir};
@@ -34,6 +35,8 @@ pub struct Worker<'a> {
     bar: ProgressBar,
     readers: Vec<JoinHandle<()>>,
     log: PathBuf,
+    /// Set when the worker says another process completed its run.
+    elsewhere: Arc<AtomicBool>,
     exit: Option<ExitStatus>,
     stopped: bool,
 }
@@ -69,11 +72,14 @@ impl<'a> Worker<'a> {
         let file = Arc::new(Mutex::new(file.with_context(|| format!("{}", log.display()))?));
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let readers =
-            vec![follow_progress(stdout, bar.clone(), file.clone()), follow_logs(stderr, file)];
+        let elsewhere = Arc::new(AtomicBool::new(false));
+        let readers = vec![
+            follow_progress(stdout, bar.clone(), elsewhere.clone(), file.clone()),
+            follow_logs(stderr, file),
+        ];
         let short = run.short();
         tracing::info!(run = short, pid = child.id(), device, "started: {}", run.point.label());
-        Ok(Worker { run, slot, child, bar, readers, log, exit: None, stopped: false })
+        Ok(Worker { run, slot, child, bar, readers, log, elsewhere, exit: None, stopped: false })
     }
 
     /// Whether the worker was seen to exit (by [`Worker::has_exited`]).
@@ -111,6 +117,9 @@ impl<'a> Worker<'a> {
         let short = self.run.short();
         let exit = self.exit.map_or("unknown".to_string(), describe);
         match runs.state(&self.run.hash) {
+            RunState::Completed(_) if self.elsewhere.load(Ordering::Relaxed) => {
+                summary.elsewhere += 1;
+            }
             RunState::Completed(_) => summary.trained += 1,
             RunState::Unfinished(m) if m.status == Status::Interrupted && self.stopped => {
                 summary.interrupted = true;
@@ -152,16 +161,18 @@ fn describe(status: ExitStatus) -> String {
 fn follow_progress(
     out: impl std::io::Read + Send + 'static,
     bar: ProgressBar,
+    elsewhere: Arc<AtomicBool>,
     log: Arc<Mutex<File>>,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
-            match Report::parse(&line) {
-                Some(report) => {
-                    bar.set_length(report.steps);
-                    bar.set_position(report.step);
-                }
-                None => append(&log, &line),
+            if let Some(report) = Report::parse(&line) {
+                bar.set_length(report.steps);
+                bar.set_position(report.step);
+            } else if line == ELSEWHERE {
+                elsewhere.store(true, Ordering::Relaxed);
+            } else {
+                append(&log, &line);
             }
         }
     })

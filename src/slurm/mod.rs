@@ -22,7 +22,7 @@ use crate::cli::say;
 use crate::data::DatasetCache;
 use crate::runner::PlannedRun;
 use crate::store::sweeps::{self, RecordedRun};
-use crate::store::{RunState, RunsDir, write_atomic};
+use crate::store::{RunState, RunsDir, lock, write_atomic};
 use crate::sweep::Sweep;
 use script::Script;
 
@@ -37,6 +37,29 @@ pub struct Options {
     pub wait: bool,
     pub dry_run: bool,
     pub threads: Option<usize>,
+}
+
+impl Options {
+    /// Refuses values that sbatch would misread, or that would end a `#SBATCH` line early and
+    /// put the rest of the value into the script as a command.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.array_parallelism != Some(0),
+            "--array-parallelism must be at least 1"
+        );
+        anyhow::ensure!(self.threads != Some(0), "--threads must be at least 1");
+        let named = [("--partition", &self.partition), ("--time", &self.time)];
+        let values = named.iter().filter_map(|(n, v)| v.as_ref().map(|v| (*n, v)));
+        for (name, value) in values.chain(self.sbatch_args.iter().map(|a| ("--sbatch-arg", a))) {
+            anyhow::ensure!(
+                !value.chars().any(char::is_control),
+                "{name} {value:?} holds a control character (a newline?): each value must be \
+                 one line of the sbatch script"
+            );
+            anyhow::ensure!(!value.trim().is_empty(), "{name} is empty");
+        }
+        Ok(())
+    }
 }
 
 /// What was submitted: `.sweeps/<name>/slurm/<job>.json`.
@@ -63,21 +86,13 @@ pub fn submit(
     runs: &RunsDir,
     options: &Options,
 ) -> anyhow::Result<bool> {
-    let queued = queued(runs, &sweep.name);
-    let mut todo: Vec<&PlannedRun> = Vec::new();
-    for run in planned {
-        let word = match queued.get(&run.hash) {
-            Some(task) => format!("queued: job {}_{} {}", task.job, task.index, task.state),
-            None => run.status_word().to_string(),
-        };
-        say(format_args!("{}  {:<13}  {}", run.short(), word, run.point.label()));
-        if !matches!(run.state, RunState::Completed(_)) && !queued.contains_key(&run.hash) {
-            todo.push(run);
-        }
-    }
+    options.check()?;
+    let todo = to_submit(sweep, planned, runs);
+    let done = planned.iter().filter(|p| matches!(p.state, RunState::Completed(_))).count();
+    let busy = planned.len() - done - todo.len();
     if todo.is_empty() {
         say(format_args!(
-            "sweep {}: nothing to submit; every config is completed or already queued",
+            "sweep {}: nothing to submit; {done} config(s) completed, {busy} queued or running",
             sweep.name
         ));
         return Ok(true);
@@ -116,20 +131,53 @@ pub fn submit(
     let record = logs.join(format!("{job}.json"));
     let json = serde_json::to_vec_pretty(&submission).expect("submissions serialise");
     write_atomic(&record, &json)?;
+    let runs_dir = match runs.root() == std::path::absolute("runs").unwrap_or_default() {
+        true => String::new(),
+        false => format!(" --runs-dir {}", script::quote(&runs.root().display().to_string())),
+    };
     say(format_args!(
-        "submitted job {job}: {} array task(s) for sweep {} ({} config(s) already complete); \
-         task logs in {}; watch with `dcgan status {}`",
+        "submitted job {job}: {} array task(s) for sweep {} ({done} config(s) completed \
+         before, {busy} queued or running); task logs in {}; watch with `dcgan status {}{}`",
         todo.len(),
         sweep.name,
-        planned.len() - todo.len(),
         logs.display(),
-        file.display()
+        script::quote(&file.display().to_string()),
+        runs_dir
     ));
     if !options.wait {
         return Ok(true);
     }
     wait_for(&job, &sweep.name)?;
     Ok(check_runs(&runs, &submission, &logs))
+}
+
+/// Prints the plan and picks the configs to submit: not completed, not queued by an earlier
+/// submission, and not being trained now by anyone (their lock is held).
+fn to_submit<'a>(sweep: &Sweep, planned: &'a [PlannedRun], runs: &RunsDir) -> Vec<&'a PlannedRun> {
+    let queued = queued(runs, &sweep.name);
+    if !queue::available() {
+        tracing::warn!(
+            "squeue is not on PATH: runs queued by an earlier submission cannot be seen and \
+             may be submitted again (their tasks will find them done or wait for them)"
+        );
+    }
+    let plural = if planned.len() == 1 { "" } else { "s" };
+    say(format_args!("sweep {}: {} config{plural}", sweep.name, planned.len()));
+    let mut todo = Vec::new();
+    for run in planned {
+        let held = lock::holder(runs.root(), run.short());
+        let word = match (queued.get(&run.hash), &held) {
+            (Some(task), _) => format!("queued: job {}_{} {}", task.job, task.index, task.state),
+            (None, Some(_)) => "running (its lock is held)".to_string(),
+            (None, None) => run.status_word().to_string(),
+        };
+        say(format_args!("{}  {:<13}  {}", run.short(), word, run.point.label()));
+        let completed = matches!(run.state, RunState::Completed(_));
+        if !completed && held.is_none() && !queued.contains_key(&run.hash) {
+            todo.push(run);
+        }
+    }
+    todo
 }
 
 /// Records the sweep, fills the decoded-data cache the tasks will map, writes the script.
@@ -174,7 +222,9 @@ fn wait_for(job: &str, sweep: &str) -> anyhow::Result<()> {
             last = line;
         }
         if crate::interrupt::requested() {
-            anyhow::bail!("stopped waiting; job {job} goes on (scancel {job} stops it)");
+            // Said here: the exit code of a stop (130) goes out without the error's text.
+            tracing::warn!("stopped waiting; job {job} goes on (`scancel {job}` stops it)");
+            anyhow::bail!("stopped waiting; job {job} goes on");
         }
         std::thread::sleep(Duration::from_secs(1));
     }
@@ -206,11 +256,19 @@ fn check_runs(runs: &RunsDir, submission: &Submission, logs: &Path) -> bool {
 /// Every submission recorded for a sweep, oldest first.
 pub fn submissions(runs: &RunsDir, sweep: &str) -> Vec<Submission> {
     let Ok(entries) = std::fs::read_dir(slurm_dir(runs, sweep)) else { return Vec::new() };
-    let mut found: Vec<Submission> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .filter_map(|p| serde_json::from_slice(&std::fs::read(&p).ok()?).ok())
-        .collect();
+    let mut found: Vec<Submission> = Vec::new();
+    let files = entries.filter_map(|e| e.ok().map(|e| e.path()));
+    for path in files.filter(|p| p.extension().is_some_and(|x| x == "json")) {
+        let read = std::fs::read(&path).map_err(|e| e.to_string());
+        match read.and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string())) {
+            Ok(submission) => found.push(submission),
+            Err(e) => tracing::warn!(
+                "skipping unreadable submission record {} ({e}): its queued tasks are not \
+                 recognised",
+                path.display()
+            ),
+        }
+    }
     found.sort_by_key(|s: &Submission| s.job.parse::<u64>().unwrap_or(0));
     found
 }

@@ -36,8 +36,9 @@ pub fn sbatch(script: &Path) -> anyhow::Result<String> {
     let id = stdout.trim().split(';').next().unwrap_or_default().to_string();
     anyhow::ensure!(
         !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()),
-        "sbatch printed `{}`, not a job id",
-        stdout.trim()
+        "sbatch printed `{}`, not a job id: {}",
+        stdout.trim(),
+        String::from_utf8_lossy(&out.stderr).trim()
     );
     Ok(id)
 }
@@ -59,9 +60,9 @@ pub fn check_sbatch() -> anyhow::Result<()> {
     out.map(drop).map_err(|e| missing_command("sbatch", e))
 }
 
-/// Whether squeue can be run here.
+/// Whether squeue is here at all (whether it works is for [`tasks`] to say).
 pub fn available() -> bool {
-    Command::new("squeue").arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new("squeue").arg("--version").output().is_ok()
 }
 
 /// The array tasks of jobs with this name that squeue still lists, one row per task.

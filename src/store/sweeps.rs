@@ -51,6 +51,8 @@ pub enum FindError {
          `dcgan sweep --executor slurm` record their sweeps there; was --runs-dir the same?"
     )]
     NotFound { dir: PathBuf, hash: String },
+    #[error("`{hash}` is not a run hash or the start of one (hexadecimal digits)")]
+    NotAHash { hash: String },
     #[error("{hash} is the start of several runs' hashes ({first}, {second}); give more of it")]
     Ambiguous { hash: String, first: String, second: String },
 }
@@ -115,6 +117,10 @@ pub fn all(root: &Path) -> Vec<(PathBuf, SweepRecord)> {
 
 /// The recorded config whose hash is or starts with `hash`, and the sweep it belongs to.
 pub fn find(root: &Path, hash: &str) -> Result<(String, RecordedRun), FindError> {
+    if hash.is_empty() || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(FindError::NotAHash { hash: hash.to_string() });
+    }
+    let hash = &hash.to_ascii_lowercase();
     let mut hits: Vec<(String, RecordedRun)> = Vec::new();
     for (_, record) in all(root) {
         for run in record.runs {
@@ -133,6 +139,15 @@ pub fn find(root: &Path, hash: &str) -> Result<(String, RecordedRun), FindError>
             second: hashing::short(&hits[1].1.hash).to_string(),
         }),
     }
+}
+
+/// The newest record of a sweep by its name, if any (for `dcgan status` when the sweep can no
+/// longer be planned, e.g. its dataset is gone).
+pub fn latest(root: &Path, name: &str) -> Option<(PathBuf, SweepRecord)> {
+    all(root)
+        .into_iter()
+        .filter(|(_, r)| r.name == name)
+        .max_by(|a, b| a.1.written_at.cmp(&b.1.written_at))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -168,6 +183,11 @@ mod tests {
         assert!(err.contains("aaaa1111") && err.contains("aaaa2222"), "{err}");
         let err = find(root.path(), "cccc").unwrap_err().to_string();
         assert!(err.contains("no recorded sweep"), "{err}");
+        assert_eq!(find(root.path(), "BBBB").unwrap().1.config.train.seed, 2);
+        for bad in ["", "xyz", "../aaaa"] {
+            let err = find(root.path(), bad).unwrap_err().to_string();
+            assert!(err.contains("is not a run hash"), "{bad}: {err}");
+        }
     }
 
     #[test]
