@@ -44,6 +44,14 @@ pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
 }
 
+/// The signal that asked for the stop (SIGINT when it was not a signal), to pass on.
+pub fn signal() -> libc::c_int {
+    match SIGNAL.load(Ordering::SeqCst) {
+        libc::SIGTERM => libc::SIGTERM,
+        _ => libc::SIGINT,
+    }
+}
+
 /// The signal that asked for the stop, by name, for logs.
 pub fn signal_name() -> &'static str {
     match SIGNAL.load(Ordering::SeqCst) {

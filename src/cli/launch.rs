@@ -41,7 +41,8 @@ pub(super) fn sweep_command(args: &SweepArgs, log_flags: Vec<String>) -> anyhow:
     let mut sweep = sweep::load(&args.file)?;
     let runs = RunsDir::new(&args.common.runs_dir);
     let mut cache = DatasetCache::on_disk(&runs.cache_dir());
-    let planned = plan(&mut sweep, &args.common, &mut cache, &runs, &args.file)?;
+    let what = format!("sweep {}", args.file.display());
+    let planned = plan(&mut sweep, &args.common, &mut cache, &runs, &what)?;
     if args.executor == Executor::Slurm {
         let options = slurm_options(args);
         return crate::slurm::submit(&sweep, &args.file, &planned, &runs, &options);
@@ -87,10 +88,10 @@ fn plan(
     common: &Common,
     cache: &mut DatasetCache,
     runs: &RunsDir,
-    file: &Path,
+    what: &str,
 ) -> anyhow::Result<Vec<PlannedRun>> {
     runner::plan(sweep, common.backend.as_deref(), cache, runs)
-        .with_context(|| format!("cannot plan sweep {}", file.display()))
+        .with_context(|| format!("cannot plan {what}"))
 }
 
 /// Applies `--threads` to every CPU backend; must come before any tensor work.
@@ -126,7 +127,11 @@ pub(super) fn run_command(args: &RunArgs) -> anyhow::Result<bool> {
         file.display(),
         sweep.points.len()
     );
-    let planned = plan(&mut sweep, &args.common, &mut cache, &runs, &file);
+    let what = match &recorded {
+        Some(hash) => format!("run {} (recorded in {})", hash, file.display()),
+        None => format!("sweep {}", file.display()),
+    };
+    let planned = plan(&mut sweep, &args.common, &mut cache, &runs, &what);
     let planned = match &recorded {
         None => planned?,
         Some(hash) => match planned.and_then(|p| check_recorded_hash(p, hash)) {

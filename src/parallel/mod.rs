@@ -5,7 +5,7 @@
 //! The sweep is recorded in the runs folder first ([`crate::store::sweeps`]), which is how a
 //! worker finds its config, and its dataset is decoded once into the disk cache, which every
 //! worker maps ([`crate::data::decoded`]). Workers run in process groups of their own: a
-//! Ctrl-C reaches this process only, which passes one SIGINT to each worker (each then
+//! Ctrl-C reaches this process only, which passes it on once to each worker (each then
 //! checkpoints and stops) and starts no more. Should this process die, its workers notice
 //! that their parent changed and stop the same way ([`progress::watch_parent`]).
 //!

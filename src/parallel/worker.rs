@@ -94,7 +94,8 @@ impl<'a> Worker<'a> {
         self.exit.is_some()
     }
 
-    /// Asks the worker to checkpoint and stop (SIGINT, once: a second would kill it).
+    /// Asks the worker to checkpoint and stop, with the signal this process got (once: a
+    /// second would kill it).
     pub fn stop(&mut self) {
         if self.stopped || self.exit.is_some() {
             return;
@@ -103,7 +104,7 @@ impl<'a> Worker<'a> {
         let pid = libc::pid_t::try_from(self.child.id()).expect("pids fit in pid_t");
         // SAFETY: kill only sends a signal; the pid is our own child, not yet reaped.
         unsafe {
-            libc::kill(pid, libc::SIGINT);
+            libc::kill(pid, crate::interrupt::signal());
         }
     }
 
