@@ -73,12 +73,10 @@ pub fn execute(
     let mut summary =
         SweepSummary { cached: planned.len() - todo.len(), ..SweepSummary::default() };
     check_devices(&todo, &options.devices)?;
-    let recorded = record(sweep_name, file, planned, runs)?;
-    tracing::debug!("recorded the sweep in {}", recorded.display());
     if todo.is_empty() {
         return Ok(summary);
     }
-    share_datasets(&todo, runs)?;
+    prepare_workers(sweep_name, file, planned, runs)?;
     let mut slots = options.slots();
     // More slots than configs would only thin out the threads.
     slots.truncate(todo.len());
@@ -119,21 +117,21 @@ fn check_devices(todo: &[&PlannedRun], devices: &[usize]) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn record(
+/// Makes what a process given only a run's hash needs (a `--jobs` worker or a Slurm array
+/// task): the sweep recorded in the runs folder, and the datasets of the configs that are not
+/// complete decoded into the disk cache, once, rather than by every worker.
+pub fn prepare_workers(
     name: &str,
     file: &Path,
     planned: &[PlannedRun],
     runs: &RunsDir,
-) -> anyhow::Result<std::path::PathBuf> {
-    let recorded: Vec<RecordedRun> = planned.iter().map(PlannedRun::recorded).collect();
+) -> anyhow::Result<()> {
     runs.prepare().with_context(|| format!("--runs-dir {}", runs.root().display()))?;
-    Ok(sweeps::record(runs.root(), name, file, &recorded)?)
-}
-
-/// Decodes each dataset the configs use into the disk cache, once, before workers start.
-fn share_datasets(todo: &[&PlannedRun], runs: &RunsDir) -> anyhow::Result<()> {
+    let recorded: Vec<RecordedRun> = planned.iter().map(PlannedRun::recorded).collect();
+    let path = sweeps::record(runs.root(), name, file, &recorded)?;
+    tracing::debug!("recorded the sweep in {}", path.display());
     let mut cache = DatasetCache::on_disk(&runs.cache_dir());
-    for run in todo {
+    for run in planned.iter().filter(|p| !matches!(p.state, RunState::Completed(_))) {
         cache.dataset(&run.point.config.data)?;
     }
     Ok(())
@@ -172,9 +170,7 @@ fn supervise(
                 }
             }
         }
-        for worker in &mut running {
-            worker.has_exited();
-        }
+        running.iter_mut().for_each(Worker::poll_exit);
         let (done, still): (Vec<Worker>, Vec<Worker>) =
             running.into_iter().partition(Worker::exited);
         running = still;

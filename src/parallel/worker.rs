@@ -82,15 +82,15 @@ impl<'a> Worker<'a> {
         Ok(Worker { run, slot, child, bar, readers, log, elsewhere, exit: None, stopped: false })
     }
 
-    /// Whether the worker was seen to exit (by [`Worker::has_exited`]).
-    pub fn exited(&self) -> bool {
-        self.exit.is_some()
-    }
-
-    pub fn has_exited(&mut self) -> bool {
+    /// Notes whether the worker has exited, without waiting.
+    pub fn poll_exit(&mut self) {
         if self.exit.is_none() {
             self.exit = self.child.try_wait().unwrap_or(None);
         }
+    }
+
+    /// Whether the worker was seen to exit (by [`Worker::poll_exit`]).
+    pub fn exited(&self) -> bool {
         self.exit.is_some()
     }
 

@@ -19,9 +19,8 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::say;
-use crate::data::DatasetCache;
 use crate::runner::PlannedRun;
-use crate::store::sweeps::{self, RecordedRun};
+use crate::store::sweeps;
 use crate::store::{RunState, RunsDir, lock, write_atomic};
 use crate::sweep::Sweep;
 use script::Script;
@@ -100,55 +99,79 @@ pub fn submit(
     let root = std::path::absolute(runs.root()).context("--runs-dir")?;
     let runs = RunsDir::new(&root);
     let hashes: Vec<String> = todo.iter().map(|p| p.hash.clone()).collect();
-    let exe = std::env::current_exe().context("cannot find the dcgan binary")?;
-    let workdir = std::env::current_dir().context("cannot read the current folder")?;
-    let logs = slurm_dir(&runs, &sweep.name);
-    let text = Script {
-        sweep: &sweep.name,
-        sweep_file: file,
-        exe: &exe,
-        runs_dir: &root,
-        workdir: &workdir,
-        logs: &logs,
-        hashes: &hashes,
-        total_configs: planned.len(),
-        options,
-    }
-    .render();
+    let text = script_text(sweep, file, &hashes, planned.len(), &runs, options)?;
     if options.dry_run {
         say(format_args!("{}", text.trim_end()));
         return Ok(true);
     }
     queue::check_sbatch()?;
-    let script = prepare(sweep, file, planned, &todo, &runs, &text)?;
-    let job = queue::sbatch(&script)?;
-    let submission = Submission {
-        job: job.clone(),
-        submitted_at: crate::store::manifest::now_rfc3339(),
-        script,
-        hashes,
-    };
-    let record = logs.join(format!("{job}.json"));
-    let json = serde_json::to_vec_pretty(&submission).expect("submissions serialise");
-    write_atomic(&record, &json)?;
-    let runs_dir = match runs.root() == std::path::absolute("runs").unwrap_or_default() {
-        true => String::new(),
-        false => format!(" --runs-dir {}", script::quote(&runs.root().display().to_string())),
-    };
+    crate::parallel::prepare_workers(&sweep.name, file, planned, &runs)?;
+    let submission = send(&sweep.name, &runs, &text, hashes)?;
     say(format_args!(
-        "submitted job {job}: {} array task(s) for sweep {} ({done} config(s) completed \
-         before, {busy} queued or running); task logs in {}; watch with `dcgan status {}{}`",
+        "submitted job {}: {} array task(s) for sweep {} ({done} config(s) completed before, \
+         {busy} queued or running); task logs in {}; watch with `{}`",
+        submission.job,
         todo.len(),
         sweep.name,
-        logs.display(),
-        script::quote(&file.display().to_string()),
-        runs_dir
+        slurm_dir(&runs, &sweep.name).display(),
+        status_command(file, &runs)
     ));
     if !options.wait {
         return Ok(true);
     }
-    wait_for(&job, &sweep.name)?;
-    Ok(check_runs(&runs, &submission, &logs))
+    wait_for(&submission.job, &sweep.name)?;
+    Ok(check_runs(&runs, &submission, &slurm_dir(&runs, &sweep.name)))
+}
+
+/// The sbatch script for these hashes, run by this binary from this folder.
+fn script_text(
+    sweep: &Sweep,
+    file: &Path,
+    hashes: &[String],
+    total_configs: usize,
+    runs: &RunsDir,
+    options: &Options,
+) -> anyhow::Result<String> {
+    let exe = std::env::current_exe().context("cannot find the dcgan binary")?;
+    let workdir = std::env::current_dir().context("cannot read the current folder")?;
+    let script = Script {
+        sweep: &sweep.name,
+        sweep_file: file,
+        exe: &exe,
+        runs_dir: runs.root(),
+        workdir: &workdir,
+        logs: &slurm_dir(runs, &sweep.name),
+        hashes,
+        total_configs,
+        options,
+    };
+    Ok(script.render())
+}
+
+/// Writes the script, submits it, and records the submission (`<job>.json`, beside it).
+fn send(
+    sweep: &str,
+    runs: &RunsDir,
+    text: &str,
+    hashes: Vec<String>,
+) -> anyhow::Result<Submission> {
+    let script = write_script(sweep, runs, text)?;
+    let job = queue::sbatch(&script)?;
+    let submitted_at = crate::store::manifest::now_rfc3339();
+    let submission = Submission { job, submitted_at, script, hashes };
+    let record = slurm_dir(runs, sweep).join(format!("{}.json", submission.job));
+    let json = serde_json::to_vec_pretty(&submission).expect("submissions serialise");
+    write_atomic(&record, &json)?;
+    Ok(submission)
+}
+
+/// The `dcgan status` command line for this sweep file and runs folder.
+fn status_command(file: &Path, runs: &RunsDir) -> String {
+    let mut command = format!("dcgan status {}", script::quote(&file.display().to_string()));
+    if std::path::absolute("runs").ok().as_deref() != Some(runs.root()) {
+        command += &format!(" --runs-dir {}", script::quote(&runs.root().display().to_string()));
+    }
+    command
 }
 
 /// Prints the plan and picks the configs to submit: not completed, not queued by an earlier
@@ -180,23 +203,9 @@ fn to_submit<'a>(sweep: &Sweep, planned: &'a [PlannedRun], runs: &RunsDir) -> Ve
     todo
 }
 
-/// Records the sweep, fills the decoded-data cache the tasks will map, writes the script.
-fn prepare(
-    sweep: &Sweep,
-    file: &Path,
-    planned: &[PlannedRun],
-    todo: &[&PlannedRun],
-    runs: &RunsDir,
-    text: &str,
-) -> anyhow::Result<PathBuf> {
-    runs.prepare().with_context(|| format!("--runs-dir {}", runs.root().display()))?;
-    let recorded: Vec<RecordedRun> = planned.iter().map(PlannedRun::recorded).collect();
-    sweeps::record(runs.root(), &sweep.name, file, &recorded)?;
-    let mut cache = DatasetCache::on_disk(&runs.cache_dir());
-    for run in todo {
-        cache.dataset(&run.point.config.data)?;
-    }
-    let dir = slurm_dir(runs, &sweep.name);
+/// Keeps the script beside the sweep's task logs: `submit-<time>.sbatch`.
+fn write_script(sweep: &str, runs: &RunsDir, text: &str) -> anyhow::Result<PathBuf> {
+    let dir = slurm_dir(runs, sweep);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f");
     let script = dir.join(format!("submit-{stamp}.sbatch"));
