@@ -54,14 +54,20 @@ fn a_sweep_trains_every_config_into_complete_run_directories() {
     let adjust = &runs[strategies.iter().position(|s| s == "lr-adjust").unwrap()];
     check_lr_adjust_metrics(&metrics::read(&adjust.join("metrics.parquet")).unwrap());
 
-    // Nothing left behind but run directories and their released (empty) lock files, which
-    // stay: deleting a lock file others may have open would let two processes hold it.
+    // Nothing left behind but run directories, their released (empty) lock files, which
+    // stay (deleting a lock file others may have open would let two processes hold it), and
+    // the decoded images, whole, for the next process to map.
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path().join("runs"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.') && n != ".locks")
+        .filter(|n| n.starts_with('.') && n != ".locks" && n != ".cache")
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    let cached: Vec<_> = std::fs::read_dir(tmp.path().join("runs/.cache/decoded"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(cached.len() == 1 && cached[0].ends_with("-64px.images"), "{cached:?}");
     for lock in std::fs::read_dir(tmp.path().join("runs/.locks")).unwrap() {
         let lock = lock.unwrap().path();
         assert_eq!(std::fs::metadata(&lock).unwrap().len(), 0, "{lock:?} released");

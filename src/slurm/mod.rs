@@ -177,7 +177,9 @@ fn status_command(file: &Path, runs: &RunsDir) -> String {
 /// Prints the plan and picks the configs to submit: not completed, not queued by an earlier
 /// submission, and not being trained now by anyone (their lock is held).
 fn to_submit<'a>(sweep: &Sweep, planned: &'a [PlannedRun], runs: &RunsDir) -> Vec<&'a PlannedRun> {
-    let queued = queued(runs, &sweep.name);
+    let mut queued = queued(runs, &sweep.name);
+    // A task that is ending (cancelled, say) will not train its run again.
+    queued.retain(|_, task| task.will_run());
     if !queue::available() {
         tracing::warn!(
             "squeue is not on PATH: runs queued by an earlier submission cannot be seen and \

@@ -18,6 +18,24 @@ pub struct QueuedTask {
     pub reason: String,
 }
 
+impl QueuedTask {
+    /// Whether the task has still to run or is running: not one that is ending (COMPLETING
+    /// after a cancel, say), whose run a new submission may take up.
+    pub fn will_run(&self) -> bool {
+        const LIVE: [&str; 8] = [
+            "PENDING",
+            "CONFIGURING",
+            "RUNNING",
+            "SUSPENDED",
+            "RESIZING",
+            "REQUEUED",
+            "REQUEUE_HOLD",
+            "REQUEUE_FED",
+        ];
+        LIVE.contains(&self.state.as_str())
+    }
+}
+
 /// Submits a script; returns the job id.
 pub fn sbatch(script: &Path) -> anyhow::Result<String> {
     let out = Command::new("sbatch")
@@ -102,6 +120,8 @@ mod tests {
             (3, "PENDING", "(Resources)")
         );
         assert!(parse_line("41|N/A|RUNNING|node1").is_err());
+        assert!(task.will_run());
+        assert!(!parse_line("41|3|COMPLETING|node1").unwrap().will_run());
         assert!(parse_line("garbage").is_err());
     }
 }
