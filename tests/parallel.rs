@@ -55,6 +55,15 @@ fn has_checkpoint(run: &Path) -> bool {
     })
 }
 
+/// Waits until `runs` holds two run directories, each with a resume checkpoint: both
+/// workers of a `--jobs 2` sweep are well into training.
+fn wait_for_two_checkpointed_runs(runs: &Path) {
+    wait_until("two runs with a checkpoint", || {
+        let dirs = run_dirs(runs);
+        dirs.len() == 2 && dirs.iter().all(|d| has_checkpoint(d))
+    });
+}
+
 fn signal(pid: u32, signal: libc::c_int) {
     // SAFETY: kill only sends a signal to a process this test started.
     assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0);
@@ -105,10 +114,7 @@ fn ctrl_c_stops_every_worker_at_a_checkpoint_and_the_next_sweep_resumes() {
 
     let child = spawn_sweep(tmp.path(), &file, "runs", "2");
     let runs = tmp.path().join("runs");
-    wait_until("both workers checkpointed", || {
-        let dirs = run_dirs(&runs);
-        dirs.len() == 2 && dirs.iter().all(|d| has_checkpoint(d))
-    });
+    wait_for_two_checkpointed_runs(&runs);
     signal(child.id(), libc::SIGINT);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
@@ -173,10 +179,7 @@ fn workers_of_a_sweep_that_dies_checkpoint_and_stop() {
     let mut child = spawn_sweep(tmp.path(), &file, "runs", "2");
     let (worker, _err) = first_worker_pid(&mut child);
     let runs = tmp.path().join("runs");
-    wait_until("both workers checkpointed", || {
-        let dirs = run_dirs(&runs);
-        dirs.len() == 2 && dirs.iter().all(|d| has_checkpoint(d))
-    });
+    wait_for_two_checkpointed_runs(&runs);
     child.kill().unwrap();
     child.wait().unwrap();
     wait_until("the workers to stop", || !pid_alive(worker));
@@ -261,10 +264,7 @@ fn two_parallel_sweeps_share_the_work() {
     let file = write_file(tmp.path(), "shared.yaml", &sweep_text("shared", 150, "[0, 1]"));
     let first = spawn_sweep(tmp.path(), &file, "runs", "2");
     let runs = tmp.path().join("runs");
-    wait_until("the first sweep's two runs checkpointed", || {
-        let dirs = run_dirs(&runs);
-        dirs.len() == 2 && dirs.iter().all(|d| has_checkpoint(d))
-    });
+    wait_for_two_checkpointed_runs(&runs);
     let second = sweep(tmp.path(), &file, "runs", "2");
     let first = first.wait_with_output().unwrap();
     let mut trained = 0;
