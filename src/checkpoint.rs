@@ -149,13 +149,13 @@ pub fn load(dir: &Path, cfg: &RunConfig, device: &Device) -> Result<Restored, St
     let text = fs::read_to_string(&state_path).map_err(|e| StoreError::io(&state_path, e))?;
     let state: State = serde_json::from_str(&text).map_err(|e| bad(&state_path, e.to_string()))?;
     state.z_word_pos.parse::<u128>().map_err(|e| bad(&state_path, e.to_string()))?;
-    let channels = cfg.data.channels;
+    let shape = cfg.data.shape();
     let g_path = dir.join(store::GENERATOR_FILE);
-    let g = Generator::new(&cfg.model, channels, device)
+    let g = Generator::new(&cfg.model, shape, device)
         .try_load_file(&g_path)
         .map_err(|e| bad(&g_path, e.to_string()))?;
     let d_path = dir.join(store::DISCRIMINATOR_FILE);
-    let d = Discriminator::new(&cfg.model, channels, device)
+    let d = Discriminator::new(&cfg.model, shape, device)
         .try_load_file(&d_path)
         .map_err(|e| bad(&d_path, e.to_string()))?;
     let load_optimizer = |name: &str| {

@@ -51,31 +51,120 @@ impl Default for CheckpointConfig {
     }
 }
 
-/// Which dataset and split to train on.
+/// Which images to train on, and at what size.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// The dataset; `fashion-mnist` for now.
+    /// `fashion-mnist` (the default), `idx` (any MNIST-format pair of files, named by
+    /// `images` and `labels`) or `folder` (PNG and JPEG files under `path`).
     pub dataset: DatasetName,
-    /// `train` (60,000 images) or `test` (10,000 images, bundled with the repo).
+    /// Fashion-MNIST's split: `train` (60,000 images) or `test` (10,000, bundled with the
+    /// repo). Ignored by the other datasets.
     pub split: Split,
-    /// Folder holding the IDX `.gz` files. Not part of the run's hash: the dataset's content
-    /// fingerprint is, so the same files give the same hash wherever they live.
+    /// Fashion-MNIST: the folder holding its IDX files; folder: the image folder. Not part of
+    /// the run's hash, like every path here: the files' content fingerprint is, so the same
+    /// files give the same hash wherever they live.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
+    /// `idx` only: the IDX file of the images (`[count, height, width]`, gzipped or not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub images: Option<PathBuf>,
+    /// `idx` only: the IDX file of the labels, one byte per image; optional.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<PathBuf>,
+    /// `folder` only: fail the run on an unreadable image file instead of skipping it.
+    /// Not part of the hash: when a run trains at all, it trains the same images.
+    #[serde(skip_serializing_if = "is_false")]
+    pub strict: bool,
     /// Train on only the first `limit` images (for quick experiments and tests).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
-    /// Side of the square images fed to the networks, in pixels.
+    /// Side of the square images fed to the networks, in pixels: 32, 64 or 128.
     pub image_size: usize,
-    /// Colour channels of the images.
+    /// Colour channels of the images: 1 (grey) or 3 (RGB).
     pub channels: usize,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// Image sides the networks support: 4 px doubled by 3, 4 or 5 stride-2 stages.
+pub const IMAGE_SIZES: [usize; 3] = [32, 64, 128];
+
+impl DataConfig {
+    /// The shape images are trained at.
+    pub fn shape(&self) -> crate::data::Shape {
+        crate::data::Shape { side: self.image_size, channels: self.channels }
+    }
+
+    /// Every file or folder the config names, for making them absolute.
+    pub fn paths_mut(&mut self) -> impl Iterator<Item = &mut PathBuf> {
+        [&mut self.path, &mut self.images, &mut self.labels].into_iter().flatten()
+    }
+}
+
+impl DataConfig {
+    /// Checks that the dataset is given the files it reads, and no others.
+    fn check_files(&self) -> Result<(), ConfigError> {
+        let name = self.dataset.as_str();
+        let given = |key: &'static str, value: &Option<PathBuf>| match value {
+            Some(path) => Err(ConfigError::OutOfRange {
+                key,
+                value: format!("{:?}", path.display().to_string()),
+                expected: format!("left out for dataset `{name}`"),
+            }),
+            None => Ok(()),
+        };
+        let needed = |key: &'static str, value: &Option<PathBuf>, what: &str| match value {
+            Some(_) => Ok(()),
+            None => Err(ConfigError::OutOfRange {
+                key,
+                value: "missing".into(),
+                expected: format!("{what} for dataset `{name}`"),
+            }),
+        };
+        match self.dataset {
+            DatasetName::FashionMnist => {
+                given("data.images", &self.images)?;
+                given("data.labels", &self.labels)?;
+            }
+            DatasetName::Idx => {
+                given("data.path", &self.path)?;
+                needed("data.images", &self.images, "the IDX file of the images")?;
+            }
+            DatasetName::Folder => {
+                given("data.images", &self.images)?;
+                given("data.labels", &self.labels)?;
+                needed("data.path", &self.path, "the folder of PNG and JPEG files")?;
+            }
+        }
+        if self.strict && self.dataset != DatasetName::Folder {
+            let expected = "false: only dataset `folder` skips unreadable files".to_string();
+            let value = "true".into();
+            return Err(ConfigError::OutOfRange { key: "data.strict", value, expected });
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DatasetName {
     FashionMnist,
+    Idx,
+    Folder,
+}
+
+impl DatasetName {
+    /// The name as written in configs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetName::FashionMnist => "fashion-mnist",
+            DatasetName::Idx => "idx",
+            DatasetName::Folder => "folder",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -193,6 +282,9 @@ impl Default for DataConfig {
             dataset: DatasetName::FashionMnist,
             split: Split::Train,
             path: None,
+            images: None,
+            labels: None,
+            strict: false,
             limit: None,
             image_size: 64,
             channels: 1,
@@ -254,18 +346,11 @@ impl RunConfig {
     /// Checks every value that YAML types alone cannot: ranges, orderings, supported shapes.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let (d, m, t, b, l) = (&self.data, &self.model, &self.train, &self.balance, &self.logging);
-        check(
-            "data.image_size",
-            d.image_size as f64,
-            d.image_size == 64,
-            "64 (the only size supported so far)",
-        )?;
-        check(
-            "data.channels",
-            d.channels as f64,
-            d.channels == 1,
-            "1 (grayscale is the only option so far)",
-        )?;
+        let sizes = IMAGE_SIZES.contains(&d.image_size);
+        check("data.image_size", d.image_size as f64, sizes, "32, 64 or 128")?;
+        let channels = matches!(d.channels, 1 | 3);
+        check("data.channels", d.channels as f64, channels, "1 (grey) or 3 (RGB)")?;
+        d.check_files()?;
         if let Some(limit) = d.limit {
             let at_least = format!("at least train.batch_size ({})", t.batch_size);
             check("data.limit", limit as f64, limit >= t.batch_size, &at_least)?;

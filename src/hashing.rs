@@ -23,7 +23,9 @@ const CANONICAL_VERSION: &str = "dcgan-harness/config-v2";
 pub fn canonical_text(config: &RunConfig) -> String {
     let mut value = serde_json::to_value(config).expect("a RunConfig always serialises to JSON");
     if let Some(data) = value.get_mut("data").and_then(Value::as_object_mut) {
-        data.remove("path");
+        for key in ["path", "images", "labels", "strict"] {
+            data.remove(key);
+        }
     }
     // Evaluation settings change how a run is scored, and checkpoints when it is saved, not
     // what is trained.

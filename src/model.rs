@@ -1,9 +1,12 @@
-//! The DCGAN generator and discriminator of the seed, with width as the one size knob.
+//! The DCGAN generator and discriminator of the seed, with width as the size knob.
 //!
-//! Generator: z -> linear -> (8w)x4x4 -> BN, ReLU -> four 5x5 stride-2 transposed convs halving
-//! the channels (8w -> 4w -> 2w -> w -> 1) and doubling the side (4 -> 64), BN + ReLU after each
-//! but the last, tanh out. Discriminator: the mirror, four 5x5 stride-2 convs (1 -> w -> 2w ->
-//! 4w -> 8w), LeakyReLU 0.2, dropout after the 2nd and 4th, no batch-norm, one logit.
+//! Generator at 64 px: z -> linear -> (8w)x4x4 -> BN, ReLU -> four 5x5 stride-2 transposed
+//! convs halving the channels (8w -> 4w -> 2w -> w -> c) and doubling the side (4 -> 64), BN +
+//! ReLU after each but the last, tanh out. Discriminator: the mirror, four 5x5 stride-2 convs
+//! (c -> w -> 2w -> 4w -> 8w), LeakyReLU 0.2, dropout after the 2nd and 4th, no batch-norm,
+//! one logit. Other sizes keep these rules and add or drop a stage at the deep end: 32 px has
+//! three stages (G starts at 4w x 4 x 4), 128 px five (16w x 4 x 4); the first conv of D and the
+//! last of G always have `w` channels.
 //! Weights start N(0, init_std) as in Radford et al.; batch-norm starts at scale 1, shift 0.
 
 use burn::module::{ModuleVisitor, Param};
@@ -16,6 +19,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{relu, tanh};
 
 use crate::config::ModelConfig;
+use crate::data::Shape;
 
 /// Side of the feature maps the generator starts from and the discriminator ends at.
 const BASE_SIDE: usize = 4;
@@ -38,15 +42,19 @@ pub struct Discriminator {
     classify: Linear,
 }
 
-/// Channel counts from the widest feature map to the image: 8w, 4w, 2w, w, 1.
-fn channel_ladder(width: usize, image_channels: usize) -> [usize; 5] {
-    [8 * width, 4 * width, 2 * width, width, image_channels]
+/// Channel counts from the widest feature map to the image: at 64 px 8w, 4w, 2w, w, c;
+/// one stride-2 stage per doubling of the side from 4.
+fn channel_ladder(width: usize, shape: Shape) -> Vec<usize> {
+    let stages = (shape.side / BASE_SIDE).trailing_zeros() as usize;
+    let mut ladder: Vec<usize> = (0..stages).rev().map(|k| width << k).collect();
+    ladder.push(shape.channels);
+    ladder
 }
 
 impl Generator {
-    pub fn new(cfg: &ModelConfig, image_channels: usize, device: &Device) -> Self {
+    pub fn new(cfg: &ModelConfig, shape: Shape, device: &Device) -> Self {
         let init = Initializer::Normal { mean: 0.0, std: cfg.init_std };
-        let ch = channel_ladder(cfg.width, image_channels);
+        let ch = channel_ladder(cfg.width, shape);
         let project = LinearConfig::new(cfg.z_dim, ch[0] * BASE_SIDE * BASE_SIDE)
             .with_initializer(init.clone())
             .init(device);
@@ -61,12 +69,13 @@ impl Generator {
                     .init(device)
             })
             .collect();
-        let norms = ch[1..4].iter().map(|&c| BatchNormConfig::new(c).init(device)).collect();
+        let norms =
+            ch[1..ch.len() - 1].iter().map(|&c| BatchNormConfig::new(c).init(device)).collect();
         let project_norm = BatchNormConfig::new(ch[0]).init(device);
         Self { project, project_norm, ups, norms, base_channels: ch[0] }
     }
 
-    /// `[batch, z_dim]` -> `[batch, channels, 64, 64]` in `[-1, 1]`.
+    /// `[batch, z_dim]` -> `[batch, channels, side, side]` in `[-1, 1]`.
     pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
         let batch = z.dims()[0];
         let x = self.project.forward(z);
@@ -83,9 +92,9 @@ impl Generator {
 }
 
 impl Discriminator {
-    pub fn new(cfg: &ModelConfig, image_channels: usize, device: &Device) -> Self {
+    pub fn new(cfg: &ModelConfig, shape: Shape, device: &Device) -> Self {
         let init = Initializer::Normal { mean: 0.0, std: cfg.init_std };
-        let mut ch = channel_ladder(cfg.width, image_channels);
+        let mut ch = channel_ladder(cfg.width, shape);
         ch.reverse();
         let downs = ch
             .windows(2)
@@ -97,18 +106,20 @@ impl Discriminator {
                     .init(device)
             })
             .collect();
-        let classify =
-            LinearConfig::new(ch[4] * BASE_SIDE * BASE_SIDE, 1).with_initializer(init).init(device);
+        let deepest = ch[ch.len() - 1];
+        let classify = LinearConfig::new(deepest * BASE_SIDE * BASE_SIDE, 1)
+            .with_initializer(init)
+            .init(device);
         Self { downs, dropout: DropoutConfig::new(cfg.dropout).init(), classify }
     }
 
-    /// `[batch, channels, 64, 64]` -> one logit per image, `[batch]`.
+    /// `[batch, channels, side, side]` -> one logit per image, `[batch]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<1> {
         let batch = images.dims()[0];
         let mut x = images;
         for (i, down) in self.downs.iter().enumerate() {
             x = leaky(down.forward(x));
-            // Dropout after the 2nd and 4th conv, as in the seed.
+            // Dropout after the 2nd and 4th conv, as in the seed (and the 6th: none so far).
             if i % 2 == 1 {
                 x = self.dropout.forward(x);
             }
@@ -166,10 +177,12 @@ mod tests {
         ModelConfig { width: 2, z_dim: 5, ..ModelConfig::default() }
     }
 
+    const GREY_64: Shape = Shape { side: 64, channels: 1 };
+
     #[test]
     fn generator_makes_64px_images_in_tanh_range() {
         let device = Device::flex();
-        let g = Generator::new(&small(), 1, &device);
+        let g = Generator::new(&small(), GREY_64, &device);
         let z = Tensor::<2>::random([3, 5], burn::tensor::Distribution::Default, &device);
         let images = g.forward(z);
         assert_eq!(images.dims(), [3, 1, 64, 64]);
@@ -180,7 +193,7 @@ mod tests {
     #[test]
     fn discriminator_gives_one_logit_per_image() {
         let device = Device::flex();
-        let d = Discriminator::new(&small(), 1, &device);
+        let d = Discriminator::new(&small(), GREY_64, &device);
         let images = Tensor::<4>::zeros([4, 1, 64, 64], &device);
         assert_eq!(d.forward(images).dims(), [4]);
     }
@@ -202,8 +215,25 @@ mod tests {
     #[test]
     fn full_width_has_the_seed_shapes() {
         let device = Device::flex();
-        let g = Generator::new(&ModelConfig::default(), 1, &device);
+        let g = Generator::new(&ModelConfig::default(), GREY_64, &device);
         assert_eq!(g.base_channels, 512);
         assert_eq!(g.project.weight.dims(), [100, 512 * 16]);
+        assert_eq!(g.ups.len(), 4);
+    }
+
+    #[test]
+    fn other_sizes_gain_or_lose_a_stage_and_keep_the_shape_rules() {
+        let device = Device::flex();
+        for (side, channels, stages, deepest) in [(32, 3, 3, 8), (128, 1, 5, 32)] {
+            let shape = Shape { side, channels };
+            assert_eq!(channel_ladder(2, shape).len(), stages + 1);
+            let g = Generator::new(&small(), shape, &device);
+            assert_eq!((g.ups.len(), g.base_channels), (stages, deepest));
+            let z = Tensor::<2>::random([2, 5], burn::tensor::Distribution::Default, &device);
+            let images = g.forward(z);
+            assert_eq!(images.dims(), [2, channels, side, side]);
+            let d = Discriminator::new(&small(), shape, &device);
+            assert_eq!(d.forward(images).dims(), [2]);
+        }
     }
 }

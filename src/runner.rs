@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::backend::Backend;
 use crate::checkpoint;
 use crate::config::RunConfig;
-use crate::data::{DataSource, Dataset, DatasetCache, fashion};
+use crate::data::{DataSource, Dataset, DatasetCache};
 use crate::eval::{self, Evaluator};
 use crate::hashing;
 use crate::interrupt;
@@ -188,7 +188,7 @@ fn mark_failed(
 /// Refuses configs that ask for more images than the split has, or batches larger than the
 /// images they may use.
 fn check_image_count(cfg: &RunConfig, source: &DataSource) -> anyhow::Result<()> {
-    let split = format!("the {} split ({})", cfg.data.split.as_str(), source.images.display());
+    let split = format!("{} ({})", source.describe(), source.location().display());
     let usable = match cfg.data.limit {
         Some(limit) if limit > source.count => {
             anyhow::bail!("data.limit is {limit} but {split} has only {} images", source.count)
@@ -381,7 +381,8 @@ fn train_opened(
     let evaluator = evaluators.get(cfg, data, backend, runs.root())?;
     active.manifest.evaluation = Some(match evaluator {
         Some((_, about)) => about.clone(),
-        None => "skipped (eval.enabled: false)".to_string(),
+        None if !cfg.eval.enabled => "skipped (eval.enabled: false)".to_string(),
+        None => NO_CLASSES.to_string(),
     });
     let evaluator = evaluator.map(|(e, _)| e);
     active.write_manifest()?;
@@ -427,7 +428,7 @@ fn conclude(
     let failure = outcome.error.map(|e| e.to_string());
     if !outcome.evals.is_empty() {
         eval::table::write(&active.dir().join(eval::table::EVAL_FILE), &outcome.evals)?;
-    } else if run.point.config.eval.enabled {
+    } else if active.manifest.evaluation.as_deref().is_some_and(|e| !e.starts_with("skipped")) {
         let planned = active.manifest.evaluation.take().unwrap_or_default();
         let none = format!("none made: the run stopped before its first evaluation ({planned})");
         active.manifest.evaluation = Some(none);
@@ -486,6 +487,13 @@ impl Evaluators {
         if !cfg.eval.enabled {
             return Ok(None);
         }
+        if data.class_count() < 2 {
+            tracing::warn!(
+                "{} has no class labels: runs on it are not scored",
+                data.source.location().display()
+            );
+            return Ok(None);
+        }
         let e = &cfg.eval;
         let key = format!(
             "{} {backend} {} {} {}",
@@ -511,6 +519,10 @@ impl Evaluators {
     }
 }
 
+/// Why a run with evaluation on was not scored.
+const NO_CLASSES: &str = "skipped: the dataset has no class labels (two or more classes, e.g. \
+    one sub-folder per class, are needed to train the classifier the metrics use)";
+
 fn new_manifest(
     sweep_name: &str,
     run: &PlannedRun,
@@ -518,7 +530,7 @@ fn new_manifest(
     device: &str,
     count: usize,
 ) -> Manifest {
-    let files = [&run.source.images, &run.source.labels];
+    let files = run.source.files();
     let mut dataset = dataset_info(&run.point.config, &run.source.fingerprint);
     dataset.count = count;
     dataset.files = files.iter().map(|p| p.display().to_string()).collect();
@@ -530,7 +542,7 @@ fn new_manifest(
 /// What a config's manifest says about its dataset before the files are read.
 fn dataset_info(cfg: &RunConfig, fingerprint: &str) -> DatasetInfo {
     DatasetInfo {
-        name: fashion::dataset_name(cfg.data.dataset).to_string(),
+        name: cfg.data.dataset.as_str().to_string(),
         split: cfg.data.split.as_str().to_string(),
         fingerprint: fingerprint.to_string(),
         count: 0,

@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::backend::Backend;
+use crate::data::Shape;
 use crate::model::Generator;
 use crate::store::{self, samples};
 
@@ -96,25 +97,25 @@ pub fn draw(dir: &Path, request: &Request, out: &Path) -> anyhow::Result<Drawn> 
     })?;
     let source = checkpoint(dir)?;
     let device = backend.device();
-    let empty = Generator::new(&cfg.model, cfg.data.channels, &device);
+    let empty = Generator::new(&cfg.model, cfg.data.shape(), &device);
     let g = empty.try_load_file(&source.path).map_err(|e| {
         anyhow::anyhow!("{} is not a readable generator checkpoint: {e}", source.path.display())
     })?;
     let z_dim = cfg.model.z_dim;
     let z = noise(request.seed, n, z_dim);
     let mut values = Vec::new();
-    let mut side = 0;
+    let mut shape = Shape { side: 0, channels: 0 };
     for (i, chunk) in z.chunks(CHUNK * z_dim).enumerate() {
         let rows = chunk.len() / z_dim;
         let z = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [rows, z_dim]), &device);
         let images = g.forward(z);
         let [_, channels, height, width] = images.dims();
         anyhow::ensure!(
-            channels == 1 && height == width,
+            matches!(channels, 1 | 3) && height == width,
             "the generator makes {channels}-channel {height}x{width} images; grids take \
-             one-channel square images"
+             square grey or RGB images"
         );
-        side = height;
+        shape = Shape { side: height, channels };
         let data = images
             .reshape([-1])
             .try_into_data()
@@ -122,6 +123,6 @@ pub fn draw(dir: &Path, request: &Request, out: &Path) -> anyhow::Result<Drawn> 
         let chunk = data.try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
         values.extend(chunk);
     }
-    samples::save_grid(out, &values, n, side)?;
-    Ok(Drawn { source, backend, n, side })
+    samples::save_grid(out, &values, n, shape)?;
+    Ok(Drawn { source, backend, n, side: shape.side })
 }

@@ -77,9 +77,9 @@ impl StepCore {
     /// Fresh models on `device` (an autodiff device), initialised from the backend's random
     /// numbers; seed the device first for repeatable weights.
     pub fn new(cfg: &RunConfig, device: &Device) -> Self {
-        let channels = cfg.data.channels;
-        let g = Generator::new(&cfg.model, channels, device);
-        let d = Discriminator::new(&cfg.model, channels, device);
+        let shape = cfg.data.shape();
+        let g = Generator::new(&cfg.model, shape, device);
+        let d = Discriminator::new(&cfg.model, shape, device);
         Self::with_models(cfg, g, d)
     }
 

@@ -278,12 +278,10 @@ fn resolve_point(
             message: format!("{e} ({label})"),
         }
     })?;
-    if let Some(data_path) = &config.data.path {
-        if data_path.is_relative() {
-            // Canonical when it exists, so logs and manifests show a clean absolute path.
-            let joined = base_dir.join(data_path);
-            config.data.path = Some(std::fs::canonicalize(&joined).unwrap_or(joined));
-        }
+    for data_path in config.data.paths_mut().filter(|p| p.is_relative()) {
+        // Canonical when it exists, so logs and manifests show a clean absolute path.
+        let joined = base_dir.join(&*data_path);
+        *data_path = std::fs::canonicalize(&joined).unwrap_or(joined);
     }
     config.validate().map_err(|cause| {
         let ConfigError::OutOfRange { key, .. } = &cause;
@@ -312,6 +310,9 @@ fn set_dotted(tree: &mut Value, key: &str, value: Value) {
 fn known_keys() -> Vec<String> {
     let mut config = RunConfig::default();
     config.data.path = Some(PathBuf::new());
+    config.data.images = Some(PathBuf::new());
+    config.data.labels = Some(PathBuf::new());
+    config.data.strict = true;
     config.data.limit = Some(0);
     let tree = serde_yaml::to_value(&config).expect("a RunConfig always serialises to YAML");
     let mut keys = Vec::new();

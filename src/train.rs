@@ -19,8 +19,9 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::checkpoint::{self, Restored};
 use crate::config::RunConfig;
-use crate::data::Dataset;
-use crate::data::batches::{BatchOrder, images_tensor};
+use crate::data::batches::BatchOrder;
+use crate::data::prefetch::Prefetch;
+use crate::data::{Dataset, Shape};
 use crate::eval::{Evaluator, Scores};
 use crate::interrupt;
 use crate::model::{Discriminator, Generator};
@@ -200,6 +201,20 @@ impl<'a> Trainer<'a> {
     }
 
     fn run(&mut self, out: &Outputs, progress: &mut Progress) -> Result<(), TrainError> {
+        let (data, order) = (self.data, self.order.clone());
+        let steps = progress.step + 1..=self.cfg.train.steps;
+        std::thread::scope(|scope| {
+            let batches = Prefetch::start(scope, data, order, steps);
+            self.run_steps(out, progress, &batches)
+        })
+    }
+
+    fn run_steps(
+        &mut self,
+        out: &Outputs,
+        progress: &mut Progress,
+        batches: &Prefetch,
+    ) -> Result<(), TrainError> {
         let steps = self.cfg.train.steps;
         let every = self.cfg.checkpoint.every;
         let started = Instant::now();
@@ -208,7 +223,7 @@ impl<'a> Trainer<'a> {
         out.progress.set_position(progress.step);
         for step in progress.step + 1..=steps {
             let pending = unfinished.as_mut().and_then(|u| u.g_loss.take());
-            let (report, g_loss) = self.step(step, pending)?;
+            let (report, g_loss) = self.step(step, batches.batch(step), pending)?;
             if let Some(previous) = unfinished.take() {
                 self.finish_row(previous, report.previous_g_loss, &mut progress.rows)?;
             }
@@ -279,12 +294,12 @@ impl<'a> Trainer<'a> {
     fn step(
         &mut self,
         step: u64,
+        real: TensorData,
         pending: Option<PendingLoss>,
     ) -> Result<(StepReport, Option<PendingLoss>), TrainError> {
         let (batch, extra) = (self.cfg.train.batch_size, self.cfg.train.extra_z);
         self.device.seed(step_seed(self.cfg.train.seed, step));
-        let indices = self.order.batch(step - 1).to_vec();
-        let real = images_tensor(self.data, &indices, &self.device);
+        let real = Tensor::from_data(real, &self.device);
         let z = self.sample_z(batch + extra);
         let (report, g_loss) = self
             .core
@@ -361,7 +376,8 @@ impl<'a> Trainer<'a> {
             .map_err(|message| TrainError::Backend { step, message })?;
         let path = dir.join(format!("step_{step:06}.png"));
         tracing::debug!(step, path = %path.display(), "sample grid");
-        samples::save_grid(&path, &images, SAMPLE_COUNT, self.cfg.data.image_size)?;
+        let shape = Shape { side: self.cfg.data.image_size, channels: self.cfg.data.channels };
+        samples::save_grid(&path, &images, SAMPLE_COUNT, shape)?;
         Ok(())
     }
 

@@ -48,8 +48,8 @@ fn train_on(
     let device = backend.training_device();
     // Through records, so the copies are fresh parameters on `device`, not graph nodes.
     let (g, d) = init;
-    let g = Generator::new(&cfg.model, 1, &device).load_record(g.into_record());
-    let d = Discriminator::new(&cfg.model, 1, &device).load_record(d.into_record());
+    let g = Generator::new(&cfg.model, cfg.data.shape(), &device).load_record(g.into_record());
+    let d = Discriminator::new(&cfg.model, cfg.data.shape(), &device).load_record(d.into_record());
     let init = (g, d);
     let tmp = tempfile::tempdir().unwrap();
     let progress = ProgressBar::hidden();
@@ -76,8 +76,8 @@ fn flex_and_tch_cpu_agree_on_the_first_steps() {
     let cfg = config();
     let flex = Backend::parse("flex").unwrap().training_device();
     flex.seed(cfg.train.seed);
-    let g = Generator::new(&cfg.model, 1, &flex);
-    let d = Discriminator::new(&cfg.model, 1, &flex);
+    let g = Generator::new(&cfg.model, cfg.data.shape(), &flex);
+    let d = Discriminator::new(&cfg.model, cfg.data.shape(), &flex);
 
     let a = train_on(Backend::Flex, &cfg, (g.clone(), d.clone()));
     let b = train_on(Backend::TchCpu, &cfg, (g, d));

@@ -72,6 +72,37 @@ pub enum Command {
     /// checkpoints of completed runs, and free lock files of runs that no longer exist. A run
     /// whose lock is held is not touched; `.cache/` never is.
     Gc(GcArgs),
+    /// Look at a dataset as training sees it.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Count, shape, fingerprint, classes and unreadable files of a dataset, and a PNG grid
+    /// of its images. PATH_OR_CONFIG is a config or sweep (YAML), an image folder, a
+    /// Fashion-MNIST folder, or an IDX images file (its labels file is found by name).
+    Inspect(DataInspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DataInspectArgs {
+    pub path_or_config: PathBuf,
+    /// Where run directories are: decoded images are cached (and found) in its `.cache/`.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Side the images are brought to, for a PATH (a config says its own): 32, 64 or 128.
+    #[arg(long, default_value_t = 64)]
+    pub image_size: usize,
+    /// Channels, for a PATH: 1 (grey) or 3 (RGB).
+    #[arg(long, default_value_t = 1)]
+    pub channels: usize,
+    /// The grid's PNG (default: reports/data/<fingerprint>-<side>px-<c>ch.png).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Images in the grid, spread evenly over the dataset.
+    #[arg(short, long, default_value_t = 64)]
+    pub n: usize,
 }
 
 #[derive(Debug, Args)]
@@ -358,6 +389,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<bool> {
         Command::Ls(args) => ls_command(args),
         Command::Show(args) => show_command(&args),
         Command::Gc(args) => gc_command(args),
+        Command::Data(DataCommand::Inspect(args)) => data_inspect_command(&args),
     }
 }
 
@@ -536,6 +568,32 @@ fn bench_command(args: &BenchArgs) -> anyhow::Result<bool> {
         say(format_args!("phase {phase:<24} {ms:>9.1} ms"));
     }
     say(format_args!("{result}"));
+    Ok(true)
+}
+
+fn data_inspect_command(args: &DataInspectArgs) -> anyhow::Result<bool> {
+    use crate::config::IMAGE_SIZES;
+    use crate::inspect::data;
+    let side = args.image_size;
+    anyhow::ensure!(IMAGE_SIZES.contains(&side), "--image-size is {side}; use 32, 64 or 128");
+    let channels = args.channels;
+    anyhow::ensure!(matches!(channels, 1 | 3), "--channels is {channels}; use 1 or 3");
+    anyhow::ensure!(args.n >= 1, "-n must be at least 1");
+    anyhow::ensure!(
+        args.n <= crate::sample::MAX_IMAGES,
+        "-n is at most {}",
+        crate::sample::MAX_IMAGES
+    );
+    let request = data::Request {
+        target: args.path_or_config.clone(),
+        cache_dir: RunsDir::new(&args.runs_dir).cache_dir(),
+        shape: crate::data::Shape { side, channels },
+        out: args.out.clone(),
+        n: args.n,
+    };
+    let text = data::inspect(&request)
+        .with_context(|| format!("cannot inspect {}", args.path_or_config.display()))?;
+    say(format_args!("{}", text.trim_end()));
     Ok(true)
 }
 

@@ -61,15 +61,19 @@ impl BatchOrder {
     }
 }
 
-/// Pixels of the chosen images as a `[batch, 1, side, side]` tensor scaled to `[-1, 1]`.
+/// Pixels of the chosen images as a `[batch, channels, side, side]` tensor in `[-1, 1]`.
 pub fn images_tensor(dataset: &Dataset, indices: &[u32], device: &Device) -> Tensor<4> {
-    let side = dataset.side;
-    let mut values = Vec::with_capacity(indices.len() * side * side);
+    Tensor::from_data(batch_data(dataset, indices), device)
+}
+
+/// The values of [`images_tensor`], prepared off the device (so on any thread).
+pub fn batch_data(dataset: &Dataset, indices: &[u32]) -> TensorData {
+    let shape = dataset.shape();
+    let mut values = Vec::with_capacity(indices.len() * shape.bytes());
     for &i in indices {
         values.extend(dataset.image(i as usize).iter().map(|&p| p as f32 / 127.5 - 1.0));
     }
-    let data = TensorData::new(values, [indices.len(), 1, side, side]);
-    Tensor::from_data(data, device)
+    TensorData::new(values, [indices.len(), shape.channels, shape.side, shape.side])
 }
 
 #[cfg(test)]

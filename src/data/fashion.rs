@@ -1,4 +1,5 @@
-//! Fashion-MNIST: where to find its IDX files and how to decode them to training size.
+//! Fashion-MNIST: where to find its IDX files. It is an IDX dataset ([`idx_set`]) that is
+//! found by name.
 //!
 //! Lookup order: the config's `data.path`, else `$DCGAN_DATA_DIR`, else the folder of
 //! Debian's `dataset-fashion-mnist` package. An explicit `data.path` or variable is taken at
@@ -7,19 +8,26 @@
 
 use std::path::{Path, PathBuf};
 
-use image::{GrayImage, imageops::FilterType};
-use rayon::prelude::*;
-use sha2::{Digest, Sha256};
-
-use super::{DataError, DataSource, Dataset, idx};
-use crate::config::{DataConfig, DatasetName, Split};
+use super::{DataError, DataSource, idx_set};
+use crate::config::{DataConfig, Split};
 
 /// Environment variable naming a folder with the IDX files.
 pub const DATA_DIR_ENV: &str = "DCGAN_DATA_DIR";
 /// Where Debian's `dataset-fashion-mnist` package installs the files.
 pub const SYSTEM_DIR: &str = "/usr/share/datasets/fashion-mnist";
-/// Side of the images as stored in the files.
-const STORED_SIDE: usize = 28;
+/// The classes, label 0 first.
+pub const CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
 
 fn file_stems(split: Split) -> (&'static str, &'static str) {
     match split {
@@ -54,46 +62,8 @@ pub fn locate(cfg: &DataConfig) -> Result<DataSource, DataError> {
     Err(missing(cfg, &dirs))
 }
 
-/// Reads both files whole, so damage is found before any training starts, and fingerprints
-/// their content.
 fn inspect(cfg: &DataConfig, images: PathBuf, labels: PathBuf) -> Result<DataSource, DataError> {
-    let image_bytes = idx::unpack(&images, &read_bytes(&images)?)?;
-    let label_bytes = idx::unpack(&labels, &read_bytes(&labels)?)?;
-    let image_dims = idx::check(&images, &image_bytes)?;
-    let label_dims = idx::check(&labels, &label_bytes)?;
-    let count = check_pair(&images, &image_dims, &labels, &label_dims)?;
-    let mut hasher = Sha256::new();
-    for content in [&image_bytes, &label_bytes] {
-        hasher.update((content.len() as u64).to_le_bytes());
-        hasher.update(content);
-    }
-    let fingerprint = format!("{:x}", hasher.finalize());
-    let (dataset, split) = (cfg.dataset, cfg.split);
-    Ok(DataSource { dataset, split, images, labels, fingerprint, count })
-}
-
-/// Checks that the images are 28x28 and that there is one label per image; returns the count.
-fn check_pair(
-    images: &Path,
-    image_dims: &[usize],
-    labels: &Path,
-    label_dims: &[usize],
-) -> Result<usize, DataError> {
-    let shape = &image_dims[1..];
-    if shape != [STORED_SIDE, STORED_SIDE] {
-        return Err(DataError::Shape { path: images.to_path_buf(), shape: format!("{shape:?}") });
-    }
-    let n_images = image_dims[0];
-    if label_dims.len() != 1 || label_dims[0] != n_images {
-        return Err(DataError::CountMismatch {
-            images: images.to_path_buf(),
-            labels: labels.to_path_buf(),
-            n_images,
-            n_labels: label_dims.iter().product(),
-            shape: format!("{shape:?}"),
-        });
-    }
-    Ok(n_images)
+    idx_set::inspect(cfg.dataset, cfg.split, images, Some(labels), Some(&CLASSES))
 }
 
 fn missing(cfg: &DataConfig, dirs: &[PathBuf]) -> DataError {
@@ -110,17 +80,11 @@ fn missing(cfg: &DataConfig, dirs: &[PathBuf]) -> DataError {
         ),
     };
     DataError::Missing {
-        dataset: dataset_name(cfg.dataset).to_string(),
+        dataset: cfg.dataset.as_str().to_string(),
         split: cfg.split.as_str().to_string(),
         wanted: format!("{images_stem}[.gz] and {labels_stem}[.gz]"),
         searched: searched.join(", "),
         hint,
-    }
-}
-
-pub fn dataset_name(name: DatasetName) -> &'static str {
-    match name {
-        DatasetName::FashionMnist => "fashion-mnist",
     }
 }
 
@@ -129,34 +93,4 @@ fn find_file(dir: &Path, stem: &str) -> Option<PathBuf> {
         .into_iter()
         .map(|name| dir.join(name))
         .find(|p| p.is_file())
-}
-
-fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
-    std::fs::read(path).map_err(|cause| DataError::Read { path: path.to_path_buf(), cause })
-}
-
-/// Reads both files, checks them again (they may have changed since `locate`), and upscales
-/// every image to `side` x `side`.
-pub fn decode(source: DataSource, side: usize) -> Result<Dataset, DataError> {
-    let images = idx::read(&source.images, &read_bytes(&source.images)?)?;
-    let labels = idx::read(&source.labels, &read_bytes(&source.labels)?)?;
-    check_pair(&source.images, &images.dims, &source.labels, &labels.dims)?;
-    let pixels = resize_all(&images.data, STORED_SIDE, side);
-    Ok(Dataset::new(source, side, pixels, labels.data))
-}
-
-/// Bilinear resize of a stack of square grayscale images, in parallel.
-pub fn resize_all(pixels: &[u8], from: usize, to: usize) -> Vec<u8> {
-    if from == to {
-        return pixels.to_vec();
-    }
-    let chunks: Vec<Vec<u8>> = pixels
-        .par_chunks(from * from)
-        .map(|img| {
-            let img = GrayImage::from_raw(from as u32, from as u32, img.to_vec())
-                .expect("chunk length is from * from");
-            image::imageops::resize(&img, to as u32, to as u32, FilterType::Triangle).into_raw()
-        })
-        .collect();
-    chunks.concat()
 }

@@ -3,11 +3,13 @@
 //!
 //! Inception features (the usual FID) need weights we cannot fetch and suit 64x64 grey
 //! clothes poorly; a classifier trained on the domain is the usual substitute for MNIST-like
-//! data. It sees images exactly as the GAN makes them (64x64, `[-1, 1]`), halves them to
-//! 32x32, then three conv + max-pool stages (16, 32, 64 channels), a 128-unit hidden layer
-//! (the features) and 10 logits. The cache lives in `<runs>/.cache/classifier/`, keyed by the
-//! dataset's fingerprint and this file's training settings, so every run of every sweep on a
-//! dataset is scored by the same network.
+//! data. It sees images exactly as the GAN makes them (training shape, `[-1, 1]`), averages
+//! them down to 32x32, then three conv + max-pool stages (16, 32, 64 channels), a 128-unit
+//! hidden layer (the features) and one logit per class of the dataset. It needs labels: a
+//! dataset without at least two classes cannot be scored. The cache lives in
+//! `<runs>/.cache/classifier/`, keyed by the dataset's fingerprint, the image shape and this
+//! file's training settings, so every run of every sweep on a dataset is scored by the same
+//! network.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -26,15 +28,16 @@ use sha2::{Digest, Sha256};
 
 use super::EvalError;
 use crate::config::EvalConfig;
-use crate::data::Dataset;
 use crate::data::batches::images_tensor;
+use crate::data::{Dataset, Shape};
 use crate::step::read_f32;
 use crate::store;
 
 /// Length of the feature vector the metrics use.
 pub const FEATURES: usize = 128;
-pub const CLASSES: usize = 10;
-const CHANNELS: [usize; 4] = [1, 16, 32, 64];
+const CHANNELS: [usize; 3] = [16, 32, 64];
+/// Side the classifier averages every image down to.
+const SEEN_SIDE: usize = 32;
 const WEIGHTS_FILE: &str = "classifier.bpk";
 /// Images per forward pass when extracting features.
 const CHUNK: usize = 250;
@@ -46,6 +49,7 @@ pub struct Classifier {
     pool: MaxPool2d,
     hidden: Linear,
     classify: Linear,
+    classes: usize,
 }
 
 /// How the classifier is trained; part of its cache key.
@@ -72,6 +76,8 @@ impl Default for ClassifierConfig {
 pub struct ClassifierManifest {
     pub dataset_fingerprint: String,
     pub config: ClassifierConfig,
+    /// Classes it tells apart (its logits).
+    pub classes: usize,
     pub trained_images: usize,
     pub held_out_images: usize,
     /// Share of held-out images classified correctly.
@@ -80,51 +86,64 @@ pub struct ClassifierManifest {
 }
 
 impl Classifier {
-    pub fn new(device: &Device) -> Self {
+    /// A fresh classifier for images of `shape` (side 32 or more) and `classes` classes.
+    pub fn new(shape: Shape, classes: usize, device: &Device) -> Self {
         let conv = |pair: &[usize]| {
             Conv2dConfig::new([pair[0], pair[1]], [3, 3])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(device)
         };
+        let ladder = [&[shape.channels][..], &CHANNELS[..]].concat();
+        let shrink = (shape.side / SEEN_SIDE).max(1);
+        let deepest = CHANNELS[2] * 4 * 4;
         Self {
-            shrink: AvgPool2dConfig::new([2, 2]).init(),
-            convs: CHANNELS.windows(2).map(conv).collect(),
+            shrink: AvgPool2dConfig::new([shrink, shrink]).with_strides([shrink, shrink]).init(),
+            convs: ladder.windows(2).map(conv).collect(),
             pool: MaxPool2dConfig::new([2, 2]).init(),
-            hidden: LinearConfig::new(CHANNELS[3] * 4 * 4, FEATURES).init(device),
-            classify: LinearConfig::new(FEATURES, CLASSES).init(device),
+            hidden: LinearConfig::new(deepest, FEATURES).init(device),
+            classify: LinearConfig::new(FEATURES, classes).init(device),
+            classes,
         }
     }
 
-    /// `[batch, 1, 64, 64]` → (`[batch, FEATURES]` features, `[batch, CLASSES]` logits).
+    /// How many classes its logits stand for.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// `[batch, channels, side, side]` → (`[batch, FEATURES]` features, `[batch, classes]`
+    /// logits).
     pub fn forward(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
         let batch = images.dims()[0];
-        let mut x = self.shrink.forward(images); // [batch, 1, 32, 32]
+        let mut x = self.shrink.forward(images); // [batch, channels, 32, 32]
         for conv in &self.convs {
             x = self.pool.forward(relu(conv.forward(x)));
         }
         // [batch, 64, 4, 4] -> [batch, 1024]
-        let x = x.reshape([batch, CHANNELS[3] * 16]);
+        let x = x.reshape([batch, CHANNELS[2] * 16]);
         let features = relu(self.hidden.forward(x));
         let logits = self.classify.forward(features.clone());
         (features, logits)
     }
 
-    /// Features and predicted classes of `[n, 1, 64, 64]` images, in chunks.
+    /// Features and predicted classes of `n` images of `shape`, in chunks.
     pub fn describe(
         &self,
         images: &[f32],
-        side: usize,
+        shape: Shape,
         device: &Device,
     ) -> Result<(Vec<f32>, Vec<usize>), EvalError> {
-        let per_image = side * side;
+        let per_image = shape.bytes();
+        let dims = |n| [n, shape.channels, shape.side, shape.side];
         let mut features = Vec::with_capacity(images.len() / per_image * FEATURES);
         let mut classes = Vec::with_capacity(images.len() / per_image);
         for chunk in images.chunks(CHUNK * per_image) {
             let n = chunk.len() / per_image;
-            let x = Tensor::from_data(TensorData::new(chunk.to_vec(), [n, 1, side, side]), device);
+            let x = Tensor::from_data(TensorData::new(chunk.to_vec(), dims(n)), device);
             let (f, logits) = self.forward(x);
             features.extend(read_f32(f).map_err(EvalError::Backend)?);
-            classes.extend(argmax_rows(&read_f32(logits).map_err(EvalError::Backend)?, CLASSES));
+            let logits = read_f32(logits).map_err(EvalError::Backend)?;
+            classes.extend(argmax_rows(&logits, self.classes));
         }
         Ok((features, classes))
     }
@@ -137,12 +156,19 @@ fn argmax_rows(values: &[f32], width: usize) -> Vec<usize> {
         .collect()
 }
 
-/// The cache folder of the classifier for a dataset.
-pub fn cache_dir(runs_root: &Path, fingerprint: &str, cfg: &ClassifierConfig) -> PathBuf {
+/// The cache folder of the classifier for a dataset at a training shape.
+pub fn cache_dir(
+    runs_root: &Path,
+    fingerprint: &str,
+    shape: Shape,
+    cfg: &ClassifierConfig,
+) -> PathBuf {
     let json = serde_json::to_string(cfg).expect("the classifier config serialises");
     let key = format!("{:x}", Sha256::digest(json.as_bytes()));
     let short = |s: &str| s.chars().take(16).collect::<String>();
-    runs_root.join(".cache/classifier").join(format!("{}-{}", short(fingerprint), short(&key)))
+    let (side, channels) = (shape.side, shape.channels);
+    let name = format!("{}-{side}px-{channels}ch-{}", short(fingerprint), short(&key));
+    runs_root.join(".cache/classifier").join(name)
 }
 
 /// The cached classifier for `data`, trained first if there is none.
@@ -165,10 +191,15 @@ pub fn load_or_train_with(
     training_device: &Device,
     cfg: ClassifierConfig,
 ) -> Result<(Classifier, ClassifierManifest), EvalError> {
-    let dir = cache_dir(runs_root, &data.source.fingerprint, &cfg);
+    let classes = data.class_count();
+    if classes < 2 {
+        let at = data.source.location().display();
+        return Err(EvalError::Data(format!("{at} has {classes} class(es); two or more needed")));
+    }
+    let dir = cache_dir(runs_root, &data.source.fingerprint, data.shape(), &cfg);
     // Workers of a parallel sweep all want it at once: one trains it, the rest wait and read.
     let _lock = lock_cache(&dir)?;
-    if let Some(cached) = read_cached(&dir, device) {
+    if let Some(cached) = read_cached(&dir, data.shape(), device) {
         return Ok(cached);
     }
     if dir.exists() {
@@ -185,6 +216,7 @@ pub fn load_or_train_with(
     let manifest = ClassifierManifest {
         dataset_fingerprint: data.source.fingerprint.clone(),
         config: cfg,
+        classes,
         trained_images: trained,
         held_out_images: held_out.len(),
         held_out_accuracy: accuracy,
@@ -195,7 +227,7 @@ pub fn load_or_train_with(
         "classifier ready; cached in {}",
         dir.display()
     );
-    save(&dir, &model, &manifest)?;
+    save(&dir, data.shape(), &model, &manifest)?;
     Ok((model, manifest))
 }
 
@@ -214,17 +246,26 @@ fn lock_cache(dir: &Path) -> Result<std::fs::File, EvalError> {
     Ok(file)
 }
 
-fn read_cached(dir: &Path, device: &Device) -> Option<(Classifier, ClassifierManifest)> {
+fn read_cached(
+    dir: &Path,
+    shape: Shape,
+    device: &Device,
+) -> Option<(Classifier, ClassifierManifest)> {
     let text = std::fs::read_to_string(dir.join(store::MANIFEST_FILE)).ok()?;
     let manifest: ClassifierManifest = serde_json::from_str(&text).ok()?;
     let weights = dir.join(WEIGHTS_FILE);
-    let model = Classifier::new(device).try_load_file(&weights).ok()?;
+    let model = Classifier::new(shape, manifest.classes, device).try_load_file(&weights).ok()?;
     Some((model, manifest))
 }
 
 /// Writes the classifier into a temporary folder and renames it into place, so a reader sees
 /// a whole cache entry or none; if another process got there first, its entry is kept.
-fn save(dir: &Path, model: &Classifier, manifest: &ClassifierManifest) -> Result<(), EvalError> {
+fn save(
+    dir: &Path,
+    shape: Shape,
+    model: &Classifier,
+    manifest: &ClassifierManifest,
+) -> Result<(), EvalError> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     let tmp = parent.join(format!(".tmp-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).map_err(|e| store::StoreError::io(&tmp, e))?;
@@ -236,7 +277,7 @@ fn save(dir: &Path, model: &Classifier, manifest: &ClassifierManifest) -> Result
     let json = serde_json::to_vec_pretty(manifest).expect("manifests serialise");
     store::write_atomic(&tmp.join(store::MANIFEST_FILE), &json)?;
     // An unreadable entry (we only get here when the cache could not be read) is replaced.
-    if dir.exists() && read_cached(dir, &Device::default()).is_none() {
+    if dir.exists() && read_cached(dir, shape, &Device::default()).is_none() {
         std::fs::remove_dir_all(dir).map_err(|e| store::StoreError::io(dir, e))?;
     }
     if std::fs::rename(&tmp, dir).is_err() {
@@ -254,7 +295,7 @@ fn train(
     device: &Device,
 ) -> Result<(Classifier, usize, Vec<u32>), EvalError> {
     device.seed(cfg.seed);
-    let mut model = Classifier::new(device);
+    let mut model = Classifier::new(data.shape(), data.class_count(), device);
     let mut optimizer = AdamConfig::new().init();
     let (train_idx, held_out): (Vec<u32>, Vec<u32>) =
         (0..data.len() as u32).partition(|i| !(*i as usize).is_multiple_of(cfg.holdout_every));
@@ -284,11 +325,12 @@ fn labels_of(data: &Dataset, indices: &[u32]) -> Vec<usize> {
 
 /// Mean cross-entropy of logits against class labels.
 fn cross_entropy(logits: Tensor<2>, labels: &[usize], device: &Device) -> Tensor<1> {
-    let mut one_hot = vec![0f32; labels.len() * CLASSES];
+    let classes = logits.dims()[1];
+    let mut one_hot = vec![0f32; labels.len() * classes];
     for (row, &label) in labels.iter().enumerate() {
-        one_hot[row * CLASSES + label.min(CLASSES - 1)] = 1.0;
+        one_hot[row * classes + label.min(classes - 1)] = 1.0;
     }
-    let target = Tensor::from_data(TensorData::new(one_hot, [labels.len(), CLASSES]), device);
+    let target = Tensor::from_data(TensorData::new(one_hot, [labels.len(), classes]), device);
     (log_softmax(logits, 1) * target).sum_dim(1).mean().neg()
 }
 
@@ -301,7 +343,7 @@ fn accuracy(
     let mut right = 0usize;
     for chunk in held_out.chunks(CHUNK) {
         let (_, logits) = model.forward(images_tensor(data, chunk, device));
-        let predicted = argmax_rows(&read_f32(logits).map_err(EvalError::Backend)?, CLASSES);
+        let predicted = argmax_rows(&read_f32(logits).map_err(EvalError::Backend)?, model.classes);
         right += predicted.iter().zip(labels_of(data, chunk)).filter(|(p, l)| **p == *l).count();
     }
     Ok(right as f64 / held_out.len().max(1) as f64)

@@ -20,9 +20,10 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
+use crate::data::Shape;
 use crate::model::Generator;
 use crate::step::read_f32;
-use classifier::{CLASSES, Classifier, FEATURES};
+use classifier::{Classifier, FEATURES};
 use metrics::{Features, Gaussian};
 
 /// Why an evaluation could not be made.
@@ -70,7 +71,7 @@ pub struct Scores {
 pub struct Evaluator {
     classifier: Classifier,
     device: Device,
-    side: usize,
+    shape: Shape,
     n: usize,
     seed: u64,
     real: Features,
@@ -93,31 +94,32 @@ impl Evaluator {
         let n = n.min(data.len());
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let chosen = sample(&mut rng, data.len(), n).into_vec();
-        let mut pixels = Vec::with_capacity(n * data.side * data.side);
+        let mut pixels = Vec::with_capacity(n * data.shape().bytes());
         for i in chosen {
             pixels.extend(data.image(i).iter().map(|&p| f32::from(p) / 127.5 - 1.0));
         }
-        Self::from_images(classifier, &pixels, data.side, seed, device)
+        Self::from_images(classifier, &pixels, data.shape(), seed, device)
     }
 
-    /// Uses the given real images (`[-1, 1]`, `side` x `side`, one after another).
+    /// Uses the given real images (`[-1, 1]`, of `shape`, one after another).
     pub fn from_images(
         classifier: Classifier,
         pixels: &[f32],
-        side: usize,
+        shape: Shape,
         seed: u64,
         device: &Device,
     ) -> Result<Self, EvalError> {
-        let (features, classes) = classifier.describe(pixels, side, device)?;
+        let (features, classes) = classifier.describe(pixels, shape, device)?;
         let real = Features::from_rows(&features, FEATURES);
+        let class_count = classifier.classes();
         Ok(Self {
             real_fit: Gaussian::fit(&real),
-            real_shares: metrics::class_shares(&classes, CLASSES, true),
+            real_shares: metrics::class_shares(&classes, class_count, true),
             n: real.len(),
             real,
             classifier,
             device: device.clone(),
-            side,
+            shape,
             seed,
         })
     }
@@ -139,7 +141,7 @@ impl Evaluator {
     /// `n` images from the fixed eval z, as host values.
     fn generate(&self, g: &Generator, z_dim: usize) -> Result<Vec<f32>, EvalError> {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x5EED_0FE7_A1A1);
-        let mut images = Vec::with_capacity(self.n * self.side * self.side);
+        let mut images = Vec::with_capacity(self.n * self.shape.bytes());
         let mut left = self.n;
         while left > 0 {
             let k = left.min(G_CHUNK);
@@ -154,14 +156,15 @@ impl Evaluator {
     /// Scores any images (`[-1, 1]`, the evaluator's side) against the real ones.
     pub fn score_images(&self, pixels: &[f32]) -> Result<Scores, EvalError> {
         let started = Instant::now();
-        let (features, classes) = self.classifier.describe(pixels, self.side, &self.device)?;
+        let (features, classes) = self.classifier.describe(pixels, self.shape, &self.device)?;
         let fake = Features::from_rows(&features, FEATURES);
         let frechet = metrics::frechet_distance(&self.real_fit, &Gaussian::fit(&fake));
         let (kid, kid_std) =
             metrics::kid(&self.real, &fake, KID_SUBSETS, KID_SUBSET_SIZE, self.seed);
         let manifold = metrics::manifold(&self.real, &fake);
-        let raw_shares = metrics::class_shares(&classes, CLASSES, false);
-        let smoothed = metrics::class_shares(&classes, CLASSES, true);
+        let class_count = self.classifier.classes();
+        let raw_shares = metrics::class_shares(&classes, class_count, false);
+        let smoothed = metrics::class_shares(&classes, class_count, true);
         Ok(Scores {
             step: 0,
             n: fake.len(),

@@ -37,7 +37,7 @@ pub fn rescore(dir: &Path, runs_root: &Path, how: &Rescore) -> anyhow::Result<Sc
     anyhow::ensure!(
         data.source.fingerprint == manifest.dataset.fingerprint,
         "the dataset at {} is not the one {} was trained on (fingerprint {} vs {})",
-        data.source.images.display(),
+        data.source.location().display(),
         dir.display(),
         &data.source.fingerprint[..16],
         &manifest.dataset.fingerprint[..16.min(manifest.dataset.fingerprint.len())]
@@ -78,7 +78,7 @@ fn load_generator(
 ) -> anyhow::Result<Generator> {
     let path = dir.join(store::CHECKPOINTS_DIR).join(store::GENERATOR_FILE);
     anyhow::ensure!(path.is_file(), "{} is missing", path.display());
-    let empty = Generator::new(&cfg.model, cfg.data.channels, device);
+    let empty = Generator::new(&cfg.model, cfg.data.shape(), device);
     empty.try_load_file(&path).map_err(|e| {
         anyhow::anyhow!("{} is not a readable generator checkpoint: {e}", path.display())
     })

@@ -6,6 +6,7 @@
 //! it is listed as `damaged` with the reason, because finding such directories is one of the
 //! reasons to look. What is running is told by the run locks, never guessed from times.
 
+pub mod data;
 pub mod gc;
 pub mod ls;
 pub mod row;

@@ -10,7 +10,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use image::imageops::{self, FilterType};
-use image::{DynamicImage, GrayImage, ImageFormat, Rgb, RgbImage};
+use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use rayon::prelude::*;
@@ -58,7 +58,7 @@ pub fn list_grids(dir: &Path) -> Vec<(u64, PathBuf)> {
 /// The grids of a run a report shows, decoded: up to [`STRIP_STEPS`] spread over training,
 /// the last one included. Unreadable files are skipped and named in `problems`.
 pub struct Decoded {
-    pub grids: Vec<(u64, GrayImage)>,
+    pub grids: Vec<(u64, RgbImage)>,
     /// Whether the run's last grid (the contact sheet's) could be read.
     pub last_readable: bool,
     pub problems: Vec<String>,
@@ -68,7 +68,7 @@ pub fn decode(run: &RunSamples) -> Decoded {
     let mut decoded = Decoded { grids: Vec::new(), last_readable: false, problems: Vec::new() };
     let chosen = spread(&run.grids, STRIP_STEPS);
     for (i, (step, path)) in chosen.iter().enumerate() {
-        match read_gray(path) {
+        match read_rgb(path) {
             Ok(grid) => {
                 decoded.grids.push((*step, grid));
                 decoded.last_readable = i + 1 == chosen.len();
@@ -124,8 +124,7 @@ pub fn contact_sheet(
 fn thumbnail(decoded: &Decoded) -> RgbImage {
     match decoded.grids.last() {
         Some((_, grid)) if decoded.last_readable => {
-            let thumb = imageops::resize(grid, THUMB, THUMB, FilterType::Triangle);
-            DynamicImage::from(thumb).to_rgb8()
+            imageops::resize(grid, THUMB, THUMB, FilterType::Triangle)
         }
         _ => RgbImage::from_pixel(THUMB, THUMB, Rgb([215, 215, 215])),
     }
@@ -149,7 +148,6 @@ pub fn strip(
         let height = row_h.min(grid.height());
         let row = imageops::crop_imm(grid, 0, 0, grid.width(), height).to_image();
         let y = STRIP_TITLE_H + i as u32 * row_h;
-        let row = DynamicImage::from(row).to_rgb8();
         imageops::overlay(&mut out, &row, STEP_LABEL_W.into(), y.into());
         labels.push((format!("step {step}"), (STEP_LABEL_W / 2) as i32, (y + row_h / 2) as i32));
     }
@@ -201,10 +199,10 @@ pub fn spread<T: Clone>(items: &[T], n: usize) -> Vec<T> {
     picked.into_iter().map(|i| items[i].clone()).collect()
 }
 
-fn read_gray(path: &Path) -> Result<GrayImage, ReportError> {
+fn read_rgb(path: &Path) -> Result<RgbImage, ReportError> {
     let image = image::open(path)
         .map_err(|e| ReportError::Picture { path: path.to_path_buf(), message: e.to_string() })?;
-    Ok(image.to_luma8())
+    Ok(image.to_rgb8())
 }
 
 /// Draws a title centred at the top and labels centred on their points.

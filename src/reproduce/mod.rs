@@ -205,7 +205,7 @@ pub fn verify(dir: &Path, data: Option<&Path>) -> anyhow::Result<Verified> {
     anyhow::ensure!(
         source.fingerprint == *fingerprint,
         "the dataset at {} is not the one {short} was trained on: fingerprint {} vs {}",
-        source.images.display(),
+        source.location().display(),
         hashing::short(&source.fingerprint),
         hashing::short(fingerprint)
     );
@@ -342,7 +342,7 @@ type Weights = Vec<(String, Vec<f32>)>;
 fn compare_weights(cfg: &RunConfig, stored: &Path, reproduced: &Path) -> anyhow::Result<Vec<Diff>> {
     let backend = Backend::parse("flex").or_else(|_| Backend::parse("tch-cpu"))?;
     let device = backend.device();
-    let channels = cfg.data.channels;
+    let shape = cfg.data.shape();
     let mut diffs = Vec::new();
     for (label, file) in [("G", store::GENERATOR_FILE), ("D", store::DISCRIMINATOR_FILE)] {
         let read = |dir: &Path| -> anyhow::Result<Option<Weights>> {
@@ -352,10 +352,10 @@ fn compare_weights(cfg: &RunConfig, stored: &Path, reproduced: &Path) -> anyhow:
             }
             let bad = |e| anyhow::anyhow!("{} is not a readable checkpoint: {e}", path.display());
             Ok(Some(if label == "G" {
-                let empty = Generator::new(&cfg.model, channels, &device);
+                let empty = Generator::new(&cfg.model, shape, &device);
                 model::parameters(&empty.try_load_file(&path).map_err(bad)?)
             } else {
-                let empty = Discriminator::new(&cfg.model, channels, &device);
+                let empty = Discriminator::new(&cfg.model, shape, &device);
                 model::parameters(&empty.try_load_file(&path).map_err(bad)?)
             }))
         };

@@ -85,8 +85,10 @@ pub fn record(
 
 fn absolute_data_path(run: &RecordedRun) -> RecordedRun {
     let mut run = run.clone();
-    if let Some(Ok(absolute)) = run.config.data.path.as_ref().map(std::path::absolute) {
-        run.config.data.path = Some(absolute);
+    for path in run.config.data.paths_mut() {
+        if let Ok(absolute) = std::path::absolute(&*path) {
+            *path = absolute;
+        }
     }
     run
 }

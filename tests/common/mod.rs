@@ -97,8 +97,9 @@ pub fn final_weights(run: &Path) -> (Weights, Weights) {
     let text = std::fs::read_to_string(run.join("config.yaml")).unwrap();
     let cfg: RunConfig = serde_yaml::from_str(&text).unwrap();
     let device = Device::flex();
-    let g = Generator::new(&cfg.model, 1, &device).load_file(run.join("checkpoints/generator.bpk"));
-    let d = Discriminator::new(&cfg.model, 1, &device)
+    let g = Generator::new(&cfg.model, cfg.data.shape(), &device)
+        .load_file(run.join("checkpoints/generator.bpk"));
+    let d = Discriminator::new(&cfg.model, cfg.data.shape(), &device)
         .load_file(run.join("checkpoints/discriminator.bpk"));
     (parameters(&g), parameters(&d))
 }
