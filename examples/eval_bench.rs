@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
         for round in 1..=2 {
             let (real, fake) = two_sets(&data, n, round);
             let started = Instant::now();
-            let evaluator = Evaluator::from_images(net.clone(), &real, data.side, 7, &device)?;
+            let evaluator = Evaluator::from_images(net.clone(), &real, data.shape(), 7, &device)?;
             let real_s = started.elapsed().as_secs_f64();
             let scores = evaluator.score_images(&fake)?;
             println!(

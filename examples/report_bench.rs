@@ -162,7 +162,8 @@ fn grid(dir: &Path, step: u64, salt: u64) -> anyhow::Result<()> {
         }
     }
     let path = dir.join(store::SAMPLES_DIR).join(format!("step_{step:06}.png"));
-    samples::save_grid(&path, &values, 64, side)?;
+    let shape = dcgan_harness::data::Shape { side, channels: 1 };
+    samples::save_grid(&path, &values, 64, shape)?;
     Ok(())
 }
 

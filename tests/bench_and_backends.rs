@@ -38,7 +38,8 @@ fn bench_prints_one_line_with_times_and_the_flop_rate() {
     assert!(num("min_ms") <= num("p25_ms") && num("p25_ms") <= num("median_ms"));
     assert!(num("median_ms") <= num("p75_ms") && num("p75_ms") <= num("max_ms"));
     let model = ModelConfig { width: 2, ..ModelConfig::default() };
-    let gflop = step_flops(&model, 1, 64, 64) / 1e9;
+    let gflop =
+        step_flops(&model, dcgan_harness::data::Shape { side: 64, channels: 1 }, 64, 64) / 1e9;
     assert!((num("gflop_per_step") - gflop).abs() < 1e-3, "{line}");
     let rate = gflop / (num("median_ms") / 1e3);
     assert!((num("gflops") - rate).abs() <= 0.05 + 0.01 * rate, "{line}");

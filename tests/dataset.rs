@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use dcgan_harness::config::{DataConfig, Split};
-use dcgan_harness::data::{DataError, DatasetCache, fashion};
+use dcgan_harness::data::{DataError, DatasetCache, Shape, fashion};
 
 use common::bundled_data;
 
@@ -68,7 +68,7 @@ fn the_fingerprint_is_the_content_not_the_place_or_the_compression() {
     let plain = damaged_copy(|_, _| {});
     let copy = fashion::locate(&test_split(plain.path())).unwrap();
     assert_eq!(copy.fingerprint, original.fingerprint);
-    assert!(copy.images.ends_with("t10k-images-idx3-ubyte"));
+    assert!(copy.location().ends_with("t10k-images-idx3-ubyte"));
 
     let changed = damaged_copy(|images, _| *images.last_mut().unwrap() ^= 1);
     let other = fashion::locate(&test_split(changed.path())).unwrap();
@@ -139,13 +139,16 @@ fn decoded_images_are_cached_on_disk_and_a_damaged_cache_is_rebuilt() {
     let cache_dir = runs.path().join(".cache");
     let cfg = test_split(&bundled_data());
     let decoded_here = DatasetCache::on_disk(&cache_dir).dataset(&cfg).unwrap();
-    assert!(!decoded_here.is_mapped());
-    let file = decoded::path(&cache_dir, &decoded_here.source.fingerprint, 64);
+    assert!(decoded_here.decoded_here && decoded_here.is_mapped(), "decoded into the cache");
+    let in_memory = DatasetCache::default().dataset(&cfg).unwrap();
+    assert_eq!(decoded_here.pixels(), in_memory.pixels(), "the cache holds what decoding makes");
+    let shape = Shape { side: 64, channels: 1 };
+    let file = decoded::path(&cache_dir, &decoded_here.source.fingerprint, shape);
     let bytes = std::fs::read(&file).unwrap();
-    assert_eq!(bytes.len(), 120 + 10_000 * 64 * 64 + 10_000);
+    assert_eq!(bytes.len(), 132 + 10_000 * 64 * 64 + 10_000);
 
     let mapped = DatasetCache::on_disk(&cache_dir).dataset(&cfg).unwrap();
-    assert!(mapped.is_mapped());
+    assert!(mapped.is_mapped() && !mapped.decoded_here, "a cache hit");
     assert_eq!(mapped.pixels(), decoded_here.pixels());
     assert_eq!(mapped.labels, decoded_here.labels);
 
@@ -165,8 +168,9 @@ fn decoded_images_are_cached_on_disk_and_a_damaged_cache_is_rebuilt() {
         damage(&mut damaged);
         std::fs::write(&file, &damaged).unwrap();
         let data = DatasetCache::on_disk(&cache_dir).dataset(&cfg).unwrap();
-        assert!(!data.is_mapped(), "{what}: the damaged file was used");
-        assert_eq!(data.pixels(), decoded_here.pixels(), "{what}");
+        assert!(data.decoded_here, "{what}: the damaged file was used");
+        // Not `decoded_here`: its map shows the damage written into the file in place.
+        assert_eq!(data.pixels(), in_memory.pixels(), "{what}");
         assert_eq!(std::fs::read(&file).unwrap(), bytes, "{what}: not rebuilt whole");
     }
     let leftovers = std::fs::read_dir(file.parent().unwrap()).unwrap().count();

@@ -67,7 +67,7 @@ fn a_sweep_trains_every_config_into_complete_run_directories() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(cached.len() == 1 && cached[0].ends_with("-64px.images"), "{cached:?}");
+    assert!(cached.len() == 1 && cached[0].ends_with("-64px-1ch.images"), "{cached:?}");
     for lock in std::fs::read_dir(tmp.path().join("runs/.locks")).unwrap() {
         let lock = lock.unwrap().path();
         assert_eq!(std::fs::metadata(&lock).unwrap().len(), 0, "{lock:?} released");

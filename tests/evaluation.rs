@@ -69,7 +69,8 @@ fn halves() -> (Vec<f32>, Vec<f32>) {
 
 fn evaluator(real: &[f32]) -> Evaluator {
     let device = Backend::parse("flex").unwrap().device();
-    Evaluator::from_images(shared().classifier.clone(), real, SIDE, 11, &device).unwrap()
+    let shape = dcgan_harness::data::Shape { side: SIDE, channels: 1 };
+    Evaluator::from_images(shared().classifier.clone(), real, shape, 11, &device).unwrap()
 }
 
 fn add_noise(images: &[f32], sigma: f32) -> Vec<f32> {

@@ -257,6 +257,20 @@ pub struct BenchArgs {
     /// phases, so the step itself gets slower; for finding where time goes).
     #[arg(long)]
     pub phases: bool,
+    /// Also time the step on real batches of this dataset (a config, a folder or an IDX
+    /// file, as for `data inspect`), through the prefetch thread training uses, and report
+    /// how long steps wait for data.
+    #[arg(long, value_name = "PATH_OR_CONFIG")]
+    pub data: Option<PathBuf>,
+    /// Image side for the step (and for a PATH given to --data): 32, 64 or 128.
+    #[arg(long, default_value_t = 64)]
+    pub image_size: usize,
+    /// Image channels, likewise: 1 or 3.
+    #[arg(long, default_value_t = 1)]
+    pub channels: usize,
+    /// Where decoded --data images are cached (its `.cache/`).
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -550,12 +564,23 @@ fn bench_command(args: &BenchArgs) -> anyhow::Result<bool> {
     if let Some(threads) = args.threads {
         backend.set_cpu_threads(threads).context("--threads")?;
     }
-    let options = BenchOptions {
+    let mut shape = crate::data::Shape { side: args.image_size, channels: args.channels };
+    let data = match &args.data {
+        Some(target) => {
+            let data = bench_data(target, shape, &args.runs_dir)?;
+            shape = data.shape();
+            Some(data)
+        }
+        None => None,
+    };
+    let mut options = BenchOptions {
         backend,
         width: args.width,
         steps: args.steps,
         warmup: args.warmup,
         phases: args.phases,
+        shape,
+        data: None,
     };
     tracing::info!(
         "timing {} steps of width {} on {backend} after {} warm-up steps",
@@ -568,7 +593,31 @@ fn bench_command(args: &BenchArgs) -> anyhow::Result<bool> {
         say(format_args!("phase {phase:<24} {ms:>9.1} ms"));
     }
     say(format_args!("{result}"));
+    if let Some(data) = data {
+        tracing::info!("timing again on real batches of {}", data.source.location().display());
+        options.data = Some(data);
+        let real = bench::run(&options)?;
+        say(format_args!("{real}"));
+        let (made, with_data) = (result.median_ms(), real.median_ms());
+        say(format_args!(
+            "data: median step {with_data:.1} ms with real batches vs {made:.1} ms with a \
+             pre-made tensor ({:+.1} %)",
+            100.0 * (with_data - made) / made
+        ));
+    }
     Ok(true)
+}
+
+/// The first dataset a `--data` target names, decoded (or mapped from the cache).
+fn bench_data(
+    target: &Path,
+    shape: crate::data::Shape,
+    runs_dir: &Path,
+) -> anyhow::Result<std::sync::Arc<crate::data::Dataset>> {
+    let configs = crate::inspect::data::configs(target, shape)?;
+    let cfg = configs.first().context("the file names no dataset")?;
+    let mut cache = crate::data::DatasetCache::on_disk(&RunsDir::new(runs_dir).cache_dir());
+    Ok(cache.dataset(cfg)?)
 }
 
 fn data_inspect_command(args: &DataInspectArgs) -> anyhow::Result<bool> {
