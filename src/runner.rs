@@ -188,13 +188,27 @@ fn mark_failed(
 /// Refuses configs that ask for more images than the split has, or batches larger than the
 /// images they may use.
 fn check_image_count(cfg: &RunConfig, source: &DataSource) -> anyhow::Result<()> {
+    check_count(cfg, source, source.count, "images")
+}
+
+/// As [`check_image_count`], for the images that could be read.
+fn check_readable_count(cfg: &RunConfig, data: &Dataset) -> anyhow::Result<()> {
+    check_count(cfg, &data.source, data.len(), "readable images")
+}
+
+fn check_count(
+    cfg: &RunConfig,
+    source: &DataSource,
+    count: usize,
+    what: &str,
+) -> anyhow::Result<()> {
     let split = format!("{} ({})", source.describe(), source.location().display());
     let usable = match cfg.data.limit {
-        Some(limit) if limit > source.count => {
-            anyhow::bail!("data.limit is {limit} but {split} has only {} images", source.count)
+        Some(limit) if limit > count => {
+            anyhow::bail!("data.limit is {limit} but {split} has only {count} {what}")
         }
         Some(limit) => limit,
-        None => source.count,
+        None => count,
     };
     anyhow::ensure!(
         cfg.train.batch_size <= usable,
@@ -348,6 +362,7 @@ fn train_one(
 ) -> anyhow::Result<Ended> {
     let cfg = &run.point.config;
     let data = cache.dataset(&cfg.data)?;
+    check_readable_count(cfg, &data)?;
     let backend = Backend::parse(&cfg.train.backend)?;
     let device = backend.training_device();
     let count = data.images_used(cfg.data.limit);

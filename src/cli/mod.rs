@@ -164,7 +164,8 @@ pub struct ReproduceArgs {
     /// largest differences are reported, as different backends do not match bit for bit.
     #[arg(long)]
     pub backend: Option<String>,
-    /// The dataset folder, when the run's data.path has moved (the files must be the same).
+    /// The folder the run's dataset moved to (the files must be the same): its Fashion-MNIST
+    /// or image folder, or the folder now holding its IDX files.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Keep the scratch run directory after comparing.

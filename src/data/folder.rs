@@ -146,10 +146,10 @@ fn fingerprint(root: &Path, found: &[Found], cache_dir: Option<&Path>) -> String
         "fingerprinted {}",
         root.display()
     );
-    if let Some(memo) = memo {
-        if let Err(e) = write_memo(&memo, &fingerprint) {
-            tracing::debug!("cannot remember the fingerprint in {}: {e}", memo.display());
-        }
+    if let Some(memo) = memo
+        && let Err(e) = write_memo(&memo, &fingerprint)
+    {
+        tracing::debug!("cannot remember the fingerprint in {}: {e}", memo.display());
     }
     fingerprint
 }

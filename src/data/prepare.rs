@@ -32,6 +32,9 @@ const CHUNK: usize = 2048;
 /// Where images come from, by index; loading must be safe from many threads at once.
 pub trait ImageSource: Sync {
     fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// The image, or why it cannot be read.
     fn load(&self, index: usize) -> Result<DynamicImage, String>;
     fn label(&self, index: usize) -> u8;

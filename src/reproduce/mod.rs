@@ -184,17 +184,17 @@ pub fn verify(dir: &Path, data: Option<&Path>) -> anyhow::Result<Verified> {
     if let Some(data) = data {
         anyhow::ensure!(
             data.is_dir(),
-            "--data {}: {}; it must be the folder holding the dataset's IDX files",
+            "--data {}: {}; it must be the folder holding the dataset's files",
             data.display(),
             if data.exists() { "not a folder" } else { "no such folder" }
         );
-        config.data.path = Some(data.to_path_buf());
+        move_data(&mut config.data, data);
     }
-    if let Some(path) = &config.data.path {
+    for path in config.data.paths_mut() {
         anyhow::ensure!(
-            path.is_dir(),
-            "the run's dataset folder {} (data.path) does not exist any more; pass --data DIR \
-             with the same files (fingerprint {})",
+            path.exists(),
+            "the run's dataset {} does not exist any more; pass --data DIR with the same files \
+             (fingerprint {})",
             path.display(),
             hashing::short(fingerprint)
         );
@@ -210,6 +210,18 @@ pub fn verify(dir: &Path, data: Option<&Path>) -> anyhow::Result<Verified> {
         hashing::short(fingerprint)
     );
     Ok(Verified { dir: dir.to_path_buf(), short, config, manifest, source })
+}
+
+/// Points a data config at files moved to `folder`: the IDX files by their names, else the
+/// folder itself.
+fn move_data(data: &mut crate::config::DataConfig, folder: &Path) {
+    if data.dataset == crate::config::DatasetName::Idx {
+        for path in [&mut data.images, &mut data.labels].into_iter().flatten() {
+            *path = folder.join(path.file_name().unwrap_or_default());
+        }
+    } else {
+        data.path = Some(folder.to_path_buf());
+    }
 }
 
 /// Trains the stored run in `dir` again under `<runs_root>/.scratch/` and compares.
