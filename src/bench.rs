@@ -113,6 +113,7 @@ fn time_steps(
     let (mut step_ms, mut data_wait_ms) = (Vec::new(), Vec::new());
     let sync = || device.sync().map_err(|e| anyhow::anyhow!("device sync failed: {e:?}"));
     for i in 0..options.warmup + options.steps {
+        anyhow::ensure!(!crate::interrupt::requested(), "stopped by a signal at step {i}");
         // Each timed step owns its own work, G's update included: on a GPU that would
         // otherwise spill into the next step's time (the PyTorch reference syncs the same way).
         sync()?;

@@ -26,6 +26,10 @@ pub fn canonical_text(config: &RunConfig) -> String {
         for key in ["path", "images", "labels", "strict"] {
             data.remove(key);
         }
+        // Only Fashion-MNIST has splits; elsewhere `split` changes nothing that is trained.
+        if data.get("dataset").and_then(Value::as_str) != Some("fashion-mnist") {
+            data.remove("split");
+        }
     }
     // Evaluation settings change how a run is scored, and checkpoints when it is saved, not
     // what is trained.
@@ -137,6 +141,21 @@ mod tests {
         let there = parse("data: {path: /b/c}");
         assert_eq!(run_hash(&here, "fp"), run_hash(&there, "fp"));
         assert_ne!(run_hash(&here, "fp"), run_hash(&here, "other"));
+    }
+
+    #[test]
+    fn split_counts_for_fashion_mnist_only_and_strict_not_at_all() {
+        let split = |dataset: &str, split: &str| {
+            let yaml = format!("data: {{dataset: {dataset}, path: /a, split: {split}}}");
+            run_hash(&parse(&yaml), "fp")
+        };
+        assert_ne!(split("fashion-mnist", "test"), split("fashion-mnist", "train"));
+        assert_eq!(split("folder", "test"), split("folder", "train"));
+        let strict = parse("data: {dataset: folder, path: /a, strict: true}");
+        assert_eq!(run_hash(&strict, "fp"), split("folder", "train"));
+        let images = parse("data: {dataset: idx, images: /x/a.gz, labels: /x/b.gz}");
+        let moved = parse("data: {dataset: idx, images: /y/a, labels: /y/b}");
+        assert_eq!(run_hash(&images, "fp"), run_hash(&moved, "fp"));
     }
 
     #[test]

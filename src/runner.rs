@@ -361,8 +361,13 @@ fn train_one(
     lock: RunLock,
 ) -> anyhow::Result<Ended> {
     let cfg = &run.point.config;
-    let data = cache.dataset(&cfg.data)?;
-    check_readable_count(cfg, &data)?;
+    let readable = cache.dataset(&cfg.data).map_err(anyhow::Error::from);
+    let data = match readable.and_then(|d| check_readable_count(cfg, &d).map(|()| d)) {
+        Ok(data) => data,
+        // Ctrl-C while decoding: nothing failed, the sweep stops.
+        Err(_) if crate::interrupt::requested() => return Ok(Ended::Interrupted),
+        Err(e) => return failed_before_training(sweep_name, run, runs, lock, e),
+    };
     let backend = Backend::parse(&cfg.train.backend)?;
     let device = backend.training_device();
     let count = data.images_used(cfg.data.limit);
@@ -380,6 +385,27 @@ fn train_one(
         }
     };
     conclude(run, active, outcome)
+}
+
+/// Records a run whose data cannot be used as failed, with the reason, so `ls` and `status`
+/// say why; an unfinished run that has a directory keeps it (and its checkpoints) as it is.
+fn failed_before_training(
+    sweep_name: &str,
+    run: &PlannedRun,
+    runs: &RunsDir,
+    lock: RunLock,
+    error: anyhow::Error,
+) -> anyhow::Result<Ended> {
+    if !matches!(runs.state(&run.hash), RunState::Missing) {
+        return Err(error);
+    }
+    let reason = format!("{error:#}");
+    let cfg = &run.point.config;
+    let dataset = dataset_info(cfg, &run.source.fingerprint);
+    let manifest = starting_manifest(sweep_name, &run.hash, &run.point, dataset);
+    let dir = runs.open(cfg, manifest, lock)?.finish(&[], 0.0, Some(reason.clone()))?;
+    tracing::error!(run = run.short(), dir = %dir.display(), "failed: {reason}");
+    Ok(Ended::Failed)
 }
 
 /// Trains a run whose directory is open; errors before training starts are returned.
@@ -503,10 +529,8 @@ impl Evaluators {
             return Ok(None);
         }
         if data.class_count() < 2 {
-            tracing::warn!(
-                "{} has no class labels: runs on it are not scored",
-                data.source.location().display()
-            );
+            let at = data.source.location().display();
+            tracing::warn!("{at} has fewer than two classes: runs on it are not scored");
             return Ok(None);
         }
         let e = &cfg.eval;
@@ -535,8 +559,8 @@ impl Evaluators {
 }
 
 /// Why a run with evaluation on was not scored.
-const NO_CLASSES: &str = "skipped: the dataset has no class labels (two or more classes, e.g. \
-    one sub-folder per class, are needed to train the classifier the metrics use)";
+const NO_CLASSES: &str = "skipped: the dataset has fewer than two classes (the metrics need a \
+    classifier of its classes: labels, or one sub-folder per class)";
 
 fn new_manifest(
     sweep_name: &str,

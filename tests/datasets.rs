@@ -82,6 +82,22 @@ fn a_folder_decodes_every_readable_image_lists_the_broken_one_and_keeps_classes(
 #[test]
 fn strict_mode_fails_on_the_unreadable_file_and_names_it() {
     let folder = photo_folder();
+    let tmp = tempfile::tempdir().unwrap();
+    let text = format!(
+        "data: {{ dataset: folder, path: {}, strict: true, image_size: 32 }}\n\
+         model: {{ width: 2, z_dim: 8 }}\ntrain: {{ steps: 2, batch_size: 4 }}\n",
+        folder.path().display()
+    );
+    let file = write_file(tmp.path(), "strict.yaml", &text);
+    let out = dcgan(tmp.path(), &["run", file.to_str().unwrap(), "--runs-dir", "runs"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let runs = run_dirs(&tmp.path().join("runs"));
+    assert_eq!(runs.len(), 1, "the failure is recorded in a run directory");
+    let m = manifest(&runs[0]);
+    assert_eq!(m.status, dcgan_harness::store::manifest::Status::Failed);
+    assert!(m.failure.unwrap_or_default().contains("red/broken.png"));
+
+    let folder = photo_folder();
     let cfg = DataConfig { strict: true, ..folder_config(folder.path(), 32, 1) };
     let runs = tempfile::tempdir().unwrap();
     // Once decoding, once from the cache that a lenient read filled: both refuse.
@@ -93,6 +109,30 @@ fn strict_mode_fails_on_the_unreadable_file_and_names_it() {
         let lenient = folder_config(folder.path(), 32, 1);
         assert_eq!(DatasetCache::on_disk(runs.path()).dataset(&lenient).unwrap().len(), 9);
     }
+}
+
+/// Entries a walk must not trip over: a pipe named like an image (reading it would block), a
+/// symbolic link back up the tree, a file name that is not UTF-8, and a runs folder (with its
+/// sample grids) inside the image folder.
+#[test]
+fn pipes_link_loops_odd_names_and_runs_folders_are_handled() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let image = || DynamicImage::from(RgbImage::from_pixel(8, 8, Rgb([10, 200, 30])));
+    save(image(), &root.join("a/one.png"));
+    let odd = std::ffi::OsStr::from_bytes(b"\xff\xfe.png");
+    save(image(), &root.join("a").join(odd));
+    std::os::unix::fs::symlink("..", root.join("a/up")).unwrap();
+    let fifo = std::ffi::CString::new(root.join("a/pipe.png").as_os_str().as_bytes()).unwrap();
+    // SAFETY: a plain libc call on a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    std::fs::create_dir_all(root.join("runs/.locks")).unwrap();
+    save(image(), &root.join("runs/abc/samples/step_000001.png"));
+    let cfg = folder_config(root, 32, 3);
+    let data = DatasetCache::on_disk(&root.join("runs/.cache")).dataset(&cfg).unwrap();
+    assert_eq!(data.len(), 2, "one.png and the odd name, once each; {:?}", data.skipped);
+    assert!(data.skipped.is_empty(), "{:?}", data.skipped);
 }
 
 #[test]
@@ -302,7 +342,7 @@ fn colour_32px_and_grey_128px_runs_train_and_write_their_samples() {
             assert_eq!(side, 32);
             assert!(matches!(grid, DynamicImage::ImageRgb8(_)), "a colour grid");
             assert!(
-                evaluation.starts_with("skipped: the dataset has no class labels"),
+                evaluation.starts_with("skipped: the dataset has fewer than two classes"),
                 "{evaluation}"
             );
         } else {

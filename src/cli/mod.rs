@@ -100,7 +100,7 @@ pub struct DataInspectArgs {
     /// The grid's PNG (default: reports/data/<fingerprint>-<side>px-<c>ch.png).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Images in the grid, spread evenly over the dataset.
+    /// Images in the grid, spread evenly over the dataset (at most 4096).
     #[arg(short, long, default_value_t = 64)]
     pub n: usize,
 }
@@ -568,8 +568,17 @@ fn bench_command(args: &BenchArgs) -> anyhow::Result<bool> {
     let mut shape = crate::data::Shape { side: args.image_size, channels: args.channels };
     let data = match &args.data {
         Some(target) => {
-            let data = bench_data(target, shape, &args.runs_dir)?;
+            crate::interrupt::install();
+            let data = bench_data(target, shape, &args.runs_dir)
+                .with_context(|| format!("--data {}", target.display()))?;
             shape = data.shape();
+            let batch = crate::config::TrainConfig::default().batch_size;
+            anyhow::ensure!(
+                data.len() >= batch,
+                "--data {}: {} images, fewer than the batch of {batch} that bench times",
+                target.display(),
+                data.len()
+            );
             Some(data)
         }
         None => None,
@@ -629,6 +638,12 @@ fn data_inspect_command(args: &DataInspectArgs) -> anyhow::Result<bool> {
     let channels = args.channels;
     anyhow::ensure!(matches!(channels, 1 | 3), "--channels is {channels}; use 1 or 3");
     anyhow::ensure!(args.n >= 1, "-n must be at least 1");
+    if let Some(out) = &args.out {
+        let png = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+        anyhow::ensure!(png, "--out {} must end in .png: the grid is a PNG", out.display());
+    }
+    // Ctrl-C stops a long decode between chunks, leaving no partial cache file.
+    crate::interrupt::install();
     anyhow::ensure!(
         args.n <= crate::sample::MAX_IMAGES,
         "-n is at most {}",

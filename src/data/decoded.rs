@@ -91,7 +91,8 @@ fn check(bytes: &[u8], source: &DataSource, shape: Shape) -> Result<(usize, usiz
     let expected =
         count.checked_mul(shape.bytes() + 1).and_then(|n| n.checked_add(HEADER_LEN + skipped_len));
     if count > source.count || expected != Some(bytes.len()) {
-        return Err(format!("{} bytes where the header promises {expected:?}", bytes.len()));
+        let promised = expected.map_or("more than fits in memory".into(), |n| n.to_string());
+        return Err(format!("{} bytes where the header promises {promised}", bytes.len()));
     }
     if Sha256::digest(&bytes[HEADER_LEN..]).as_slice() != &bytes[SUM_AT..HEADER_LEN] {
         return Err("checksum mismatch".into());
@@ -118,6 +119,9 @@ pub fn build(
     let written = write(&tmp, &source, shape, images, bar);
     if let Err(e) = written.and_then(|()| fs::rename(&tmp, &file)) {
         let _ = fs::remove_file(&tmp);
+        if e.kind() == std::io::ErrorKind::Interrupted {
+            return Err(DataError::Interrupted);
+        }
         return Err(cache_error(e));
     }
     let mut data = load(cache_dir, &source, shape).ok_or_else(|| {
@@ -141,6 +145,9 @@ fn write(
         digest.update(pixels);
         out.write_all(pixels)
     })?;
+    if prepared.interrupted {
+        return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "stopped by a signal"));
+    }
     let skipped = skipped_text(&prepared.skipped);
     for part in [&prepared.labels[..], skipped.as_bytes()] {
         digest.update(part);

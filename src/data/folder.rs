@@ -1,4 +1,7 @@
-//! A folder of PNG and JPEG files, found recursively (hidden files and folders left out).
+//! A folder of PNG and JPEG files, found recursively. Left out: hidden files and folders,
+//! anything but regular files (pipes, devices), folders already seen through a symbolic link,
+//! and runs folders of this harness (so a runs folder inside the image folder does not feed
+//! its own sample grids back into training).
 //!
 //! When every image lies in a sub-folder, each first-level sub-folder is a class (sorted by
 //! name, label 0 first), as in torchvision's `ImageFolder`; otherwise the images have no
@@ -7,6 +10,7 @@
 //! `<runs>/.cache/fingerprints/`, keyed by the files' paths, sizes and modification times:
 //! an unchanged folder is fingerprinted from `stat` alone.
 
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,23 +32,34 @@ const MAX_DEPTH: usize = 32;
 /// An image file of a folder dataset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// Path under the folder, with `/` between components.
-    pub path: String,
+    /// Path under the folder.
+    pub path: PathBuf,
     pub label: u8,
 }
 
 /// A file found while listing, with what its quick fingerprint needs.
 struct Found {
-    path: String,
+    path: PathBuf,
     size: u64,
     modified_ns: u128,
+}
+
+/// What a listing passes down to the folders below.
+struct Walk<'a> {
+    /// Folders listed so far, canonical: a symbolic link back to one is not followed again.
+    seen: HashSet<PathBuf>,
+    /// The runs folder whose cache is in use, canonical, if any: never read as data.
+    runs_root: Option<PathBuf>,
+    out: &'a mut Vec<Found>,
 }
 
 /// Lists a config's folder, works out its classes and fingerprints its files.
 pub fn locate(cfg: &DataConfig, cache_dir: Option<&Path>) -> Result<DataSource, DataError> {
     let root = cfg.path.clone().expect("validated: dataset folder names its folder");
     let mut found = Vec::new();
-    list(&root, "", 0, &mut found)?;
+    let runs_root = cache_dir.and_then(|c| c.parent()).and_then(|r| fs::canonicalize(r).ok());
+    let mut walk = Walk { seen: HashSet::new(), runs_root, out: &mut found };
+    list(&root, Path::new(""), 0, &mut walk)?;
     if found.is_empty() {
         return Err(DataError::NoImages { path: root });
     }
@@ -59,34 +74,49 @@ pub fn locate(cfg: &DataConfig, cache_dir: Option<&Path>) -> Result<DataSource, 
     Ok(DataSource { dataset, split, origin, fingerprint, count, classes })
 }
 
-fn list(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<Found>) -> Result<(), DataError> {
+fn list(dir: &Path, prefix: &Path, depth: usize, walk: &mut Walk) -> Result<(), DataError> {
     let read_error = |cause| DataError::Read { path: dir.to_path_buf(), cause };
+    let canonical = fs::canonicalize(dir).map_err(read_error)?;
+    if !walk.seen.insert(canonical.clone()) {
+        tracing::debug!("{} was listed already (a symbolic link); not again", dir.display());
+        return Ok(());
+    }
+    if depth > 0 && is_runs_folder(&canonical, walk.runs_root.as_deref()) {
+        tracing::warn!("{} holds dcgan runs; its images are not training data", dir.display());
+        return Ok(());
+    }
     for entry in fs::read_dir(dir).map_err(read_error)? {
         let entry = entry.map_err(read_error)?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
+        let name = entry.file_name();
+        if name.as_encoded_bytes().starts_with(b".") {
             continue;
         }
         let path = entry.path();
         // Follows symbolic links; a dangling one is skipped like any non-image.
         let Ok(meta) = fs::metadata(&path) else { continue };
-        let relative = format!("{prefix}{name}");
+        let relative = prefix.join(&name);
         if meta.is_dir() {
             if depth + 1 >= MAX_DEPTH {
                 tracing::warn!("{} is {MAX_DEPTH} folders deep; not searched", path.display());
                 continue;
             }
-            list(&path, &format!("{relative}/"), depth + 1, out)?;
-        } else if is_image_name(&name) {
+            list(&path, &relative, depth + 1, walk)?;
+        } else if meta.is_file() && is_image_name(&name.to_string_lossy()) {
             let modified_ns = meta
                 .modified()
                 .ok()
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .map_or(0, |d| d.as_nanos());
-            out.push(Found { path: relative, size: meta.len(), modified_ns });
+            walk.out.push(Found { path: relative, size: meta.len(), modified_ns });
         }
     }
     Ok(())
+}
+
+/// Whether a folder is the runs folder in use, or any folder of run directories (it holds
+/// the `.locks` folder every runs folder has).
+fn is_runs_folder(canonical: &Path, runs_root: Option<&Path>) -> bool {
+    runs_root == Some(canonical) || canonical.join(crate::store::lock::LOCKS_DIR).is_dir()
 }
 
 /// Whether a file name ends in one of [`EXTENSIONS`].
@@ -97,7 +127,11 @@ pub fn is_image_name(name: &str) -> bool {
 
 /// Class names and each file's label: first-level sub-folders, when every file is in one.
 fn classes_of(root: &Path, found: &[Found]) -> Result<(Vec<String>, Vec<u8>), DataError> {
-    let class_of = |f: &Found| f.path.split_once('/').map(|(class, _)| class.to_string());
+    let class_of = |f: &Found| {
+        let mut parts = f.path.components();
+        let first = parts.next()?;
+        parts.next().map(|_| first.as_os_str().to_string_lossy().into_owned())
+    };
     let Some(per_file) = found.iter().map(class_of).collect::<Option<Vec<String>>>() else {
         return Ok((Vec::new(), vec![0; found.len()]));
     };
@@ -131,8 +165,9 @@ fn fingerprint(root: &Path, found: &[Found], cache_dir: Option<&Path>) -> String
     let mut hasher = Sha256::new();
     hasher.update(b"dcgan-harness/folder-v1");
     for (file, digest) in found.iter().zip(&digests) {
-        hasher.update((file.path.len() as u64).to_le_bytes());
-        hasher.update(file.path.as_bytes());
+        let path = file.path.as_os_str().as_encoded_bytes();
+        hasher.update((path.len() as u64).to_le_bytes());
+        hasher.update(path);
         // A file that cannot be read counts as such, so the fingerprint stays defined.
         match digest {
             Some(digest) => hasher.update(digest),
@@ -161,7 +196,7 @@ fn quick_key(root: &Path, found: &[Found]) -> String {
     hasher.update(root.to_string_lossy().as_bytes());
     for f in found {
         hasher.update([0]);
-        hasher.update(f.path.as_bytes());
+        hasher.update(f.path.as_os_str().as_encoded_bytes());
         hasher.update(f.size.to_le_bytes());
         hasher.update(f.modified_ns.to_le_bytes());
     }
@@ -203,7 +238,7 @@ impl ImageSource for FolderImages {
     }
 
     fn name(&self, index: usize) -> String {
-        self.files[index].path.clone()
+        self.files[index].path.display().to_string()
     }
 }
 
@@ -220,7 +255,7 @@ mod tests {
     #[test]
     fn classes_need_every_file_in_a_sub_folder() {
         let found = |paths: &[&str]| -> Vec<Found> {
-            let f = |p: &&str| Found { path: p.to_string(), size: 0, modified_ns: 0 };
+            let f = |p: &&str| Found { path: PathBuf::from(p), size: 0, modified_ns: 0 };
             paths.iter().map(f).collect()
         };
         let root = Path::new("r");

@@ -51,6 +51,8 @@ pub enum DataError {
     NothingReadable { path: PathBuf, count: usize, list: String },
     #[error("cannot keep the decoded images in {path}: {cause}")]
     Cache { path: PathBuf, cause: std::io::Error },
+    #[error("decoding was stopped by Ctrl-C or SIGTERM; nothing of it was kept")]
+    Interrupted,
 }
 
 /// Where a dataset split lives and what its files hash to; cheap to compute (no decoding).
@@ -299,11 +301,11 @@ impl DatasetCache {
                         path.display()
                     );
                     bar.set_position(0);
-                    Ok(in_memory(source, shape, &*images, &bar))
+                    in_memory(source, shape, &*images, &bar)
                 }
                 Err(e) => Err(e),
             },
-            None => Ok(in_memory(source, shape, &*images, &bar)),
+            None => in_memory(source, shape, &*images, &bar),
         };
         crate::terminal::remove(&bar);
         result
@@ -323,16 +325,19 @@ fn in_memory(
     shape: Shape,
     images: &dyn prepare::ImageSource,
     bar: &indicatif::ProgressBar,
-) -> Dataset {
+) -> Result<Dataset, DataError> {
     let mut pixels = Vec::with_capacity(images.len() * shape.bytes());
     let sink = &mut |chunk: &[u8]| -> Result<(), std::convert::Infallible> {
         pixels.extend_from_slice(chunk);
         Ok(())
     };
     let Ok(prepared) = prepare::decode_all(images, shape, bar, sink);
+    if prepared.interrupted {
+        return Err(DataError::Interrupted);
+    }
     let mut data = Dataset::new(source, shape, pixels, prepared.labels);
     data.skipped = prepared.skipped;
-    data
+    Ok(data)
 }
 
 fn decoding_bar(source: &DataSource) -> indicatif::ProgressBar {

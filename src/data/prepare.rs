@@ -54,6 +54,8 @@ pub struct Skipped {
 pub struct Prepared {
     pub labels: Vec<u8>,
     pub skipped: Vec<Skipped>,
+    /// Ctrl-C or SIGTERM stopped decoding before the end: the result is partial.
+    pub interrupted: bool,
 }
 
 /// Decodes every image of `source` to `shape`, passing the pixels of each chunk to `sink`
@@ -67,6 +69,10 @@ pub fn decode_all<E>(
     let mut prepared = Prepared::default();
     let mut start = 0;
     while start < source.len() {
+        if crate::interrupt::requested() {
+            prepared.interrupted = true;
+            break;
+        }
         let end = (start + CHUNK).min(source.len());
         let results: Vec<Result<Vec<u8>, String>> = (start..end)
             .into_par_iter()

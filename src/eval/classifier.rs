@@ -300,13 +300,15 @@ fn train(
     let (train_idx, held_out): (Vec<u32>, Vec<u32>) =
         (0..data.len() as u32).partition(|i| !(*i as usize).is_multiple_of(cfg.holdout_every));
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let batches = train_idx.len() / cfg.batch_size;
+    // A small dataset would otherwise have no whole batch at all, and train nothing.
+    let batch_size = cfg.batch_size.min(train_idx.len()).max(1);
+    let batches = train_idx.len() / batch_size;
     let bar = crate::terminal::add(indicatif::ProgressBar::new((cfg.epochs * batches) as u64));
     for epoch in 0..cfg.epochs {
         let lr = cfg.lr * cfg.lr_decay.powi(epoch as i32);
         let mut order = train_idx.clone();
         order.shuffle(&mut rng);
-        for batch in order.chunks_exact(cfg.batch_size) {
+        for batch in order.chunks_exact(batch_size) {
             let images = images_tensor(data, batch, device);
             let (_, logits) = model.forward(images);
             let loss = cross_entropy(logits, &labels_of(data, batch), device);

@@ -72,13 +72,27 @@ fn labels_beside(images: &Path) -> Option<PathBuf> {
 pub fn inspect(request: &Request) -> anyhow::Result<String> {
     let mut cache = DatasetCache::on_disk(&request.cache_dir);
     let mut text = String::new();
-    for cfg in configs(&request.target, request.shape)? {
-        let mut cfg = cfg;
+    let configs = configs(&request.target, request.shape)?;
+    let several = configs.len() > 1;
+    for (i, mut cfg) in configs.into_iter().enumerate() {
         // Inspect what is there, unreadable files included, whatever the config says.
         cfg.strict = false;
-        text.push_str(&inspect_one(&mut cache, &cfg, request)?);
+        // Several data sections given one --out: number the grids, or each overwrites the last.
+        let out = request.out.as_ref().filter(|_| several).map(|out| numbered(out, i + 1));
+        let request = Request { out: out.or_else(|| request.out.clone()), ..request.clone() };
+        if i > 0 {
+            text.push('\n');
+        }
+        text.push_str(&inspect_one(&mut cache, &cfg, &request)?);
     }
     Ok(text)
+}
+
+/// `grid.png` -> `grid-2.png`.
+fn numbered(out: &Path, n: usize) -> PathBuf {
+    let stem = out.file_stem().unwrap_or_default().to_string_lossy();
+    let ext = out.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    out.with_file_name(format!("{stem}-{n}{ext}"))
 }
 
 fn inspect_one(
@@ -93,7 +107,7 @@ fn inspect_one(
     let shape = data.shape();
     let mut lines = vec![
         format!("dataset      {} ({})", cfg.dataset.as_str(), source.location().display()),
-        format!("images       {}", data.len()),
+        format!("images       {}{}", data.len(), limit_note(cfg.limit, data.len())),
         format!("shape        {0}x{0}, {1} channel(s), as trained", shape.side, shape.channels),
         format!("fingerprint  {}", source.fingerprint),
         format!("classes      {}", classes_line(&source.classes, &data.labels)),
@@ -110,6 +124,14 @@ fn inspect_one(
     let shown = write_grid(&data, request.n, &out)?;
     lines.push(format!("grid         {} ({shown} images)", out.display()));
     Ok(lines.join("\n") + "\n")
+}
+
+/// What `data.limit` makes of the count, when it cuts it.
+fn limit_note(limit: Option<usize>, count: usize) -> String {
+    match limit {
+        Some(limit) if limit < count => format!(" (training uses the first {limit}: data.limit)"),
+        _ => String::new(),
+    }
 }
 
 fn classes_line(names: &[String], labels: &[u8]) -> String {
