@@ -328,12 +328,25 @@ fn gc_removes_leftovers_and_never_a_completed_run() {
             fs::create_dir_all(root.join(".locks")).unwrap();
             write_file(&root.join(".locks"), "ffffffffffffffff.lock", "")
         },
+        // A decode killed part way: its writer (pid 999999) is gone.
+        write_file(
+            &plant_dir(root.join(".cache/decoded")),
+            ".ab-64px-1ch.images.999999.partial",
+            "half",
+        ),
     ];
     let kept = [
         plant_dir(root.join(".cache/classifier")),
         plant_dir(root.join(".attempts/a-1")),
         // Not a run directory: not gc's to clean, whatever it holds.
         write_file(&plant_dir(root.join("notes")), "draft.partial", "mine"),
+        // A decode under way (this process is alive), and a whole cache file.
+        write_file(
+            &root.join(".cache/decoded"),
+            &format!(".cd-64px-1ch.images.{}.partial", std::process::id()),
+            "being written",
+        ),
+        write_file(&root.join(".cache/decoded"), "cd-64px-1ch.images", "whole"),
     ];
     // A run being trained (its lock held) keeps even its leftovers.
     let held = lock::try_acquire(&root, &name(&runs[3])).unwrap().unwrap();
@@ -349,7 +362,8 @@ fn gc_removes_leftovers_and_never_a_completed_run() {
         assert!(path.exists(), "a dry run removes nothing: {}", path.display());
     }
     assert!(listed.contains("8 B"), "sizes are shown: {listed}");
-    assert!(!listed.contains(".cache") && !listed.contains(".attempts"), "{listed}");
+    assert!(!listed.contains(".cache/classifier") && !listed.contains(".attempts"), "{listed}");
+    assert!(!listed.contains("cd-64px"), "live and whole cache files stay: {listed}");
     assert!(!listed.contains(&held_partial.display().to_string()), "{listed}");
 
     let out = dcgan(tmp.path(), &["gc", "--runs-dir", "runs"]);

@@ -70,7 +70,8 @@ pub enum Command {
     /// Removes old `.tmp-*` run directories, `.scratch/` folders of dead `dcgan reproduce`
     /// processes, `*.partial` files and half-written checkpoints of runs nobody trains, resume
     /// checkpoints of completed runs, and free lock files of runs that no longer exist. A run
-    /// whose lock is held is not touched; `.cache/` never is.
+    /// whose lock is held is not touched; in `.cache/` only half-written files of dead
+    /// processes go.
     Gc(GcArgs),
     /// Look at a dataset as training sees it.
     #[command(subcommand)]

@@ -5,7 +5,8 @@
 //! whose lock is free, scratch folders of dead `dcgan reproduce` processes, and lock files
 //! of runs that no longer exist. Each run is cleaned while gc holds its lock, so a sweep
 //! cannot start training it halfway. Completed runs stay; unfinished runs (resumable) and
-//! earlier attempts go only when asked for by a flag. `runs/.cache/` is never touched.
+//! earlier attempts go only when asked for by a flag. Of `runs/.cache/`, only half-written
+//! files of processes that are gone are removed.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -50,6 +51,7 @@ pub fn collect(options: &GcOptions) -> anyhow::Result<GcOutcome> {
     let mut found = Vec::new();
     old_tmp_dirs(root, &mut found);
     scratch_dirs(root, &mut found);
+    cache_partials(root, &mut found);
     if options.attempts {
         attempts(root, &mut found);
     }
@@ -117,6 +119,21 @@ fn scratch_dirs(root: &Path, found: &mut Vec<Garbage>) {
         let Some(pid) = pid.and_then(|(_, pid)| pid.parse::<i32>().ok()) else { continue };
         if !process_alive(pid) {
             found.push(garbage(path, format!("scratch of `dcgan reproduce`, pid {pid} is gone")));
+        }
+    }
+}
+
+/// Half-written files in `runs/.cache/decoded/` and `.cache/fingerprints/`
+/// (`<name>.<pid>.partial`) whose writer is gone: a decode killed part way.
+fn cache_partials(root: &Path, found: &mut Vec<Garbage>) {
+    for folder in ["decoded", "fingerprints"] {
+        for (path, name) in entries(&root.join(store::CACHE_DIR).join(folder)) {
+            let pid = name.strip_prefix('.').unwrap_or(&name).strip_suffix(".partial");
+            let pid = pid.and_then(|rest| rest.rsplit_once('.'));
+            let Some(pid) = pid.and_then(|(_, pid)| pid.parse::<i32>().ok()) else { continue };
+            if !process_alive(pid) {
+                found.push(garbage(path, format!("half-written cache file, pid {pid} is gone")));
+            }
         }
     }
 }
