@@ -133,6 +133,14 @@ fn classes_of(root: &Path, found: &[Found]) -> Result<(Vec<String>, Vec<u8>), Da
         parts.next().map(|_| first.as_os_str().to_string_lossy().into_owned())
     };
     let Some(per_file) = found.iter().map(class_of).collect::<Option<Vec<String>>>() else {
+        let loose = found.iter().filter(|f| class_of(f).is_none()).count();
+        if loose < found.len() {
+            tracing::warn!(
+                "{loose} image(s) lie directly in {}, not in a sub-folder: the sub-folders are \
+                 not taken as classes, and the images have no labels",
+                root.display()
+            );
+        }
         return Ok((Vec::new(), vec![0; found.len()]));
     };
     let mut names = per_file.clone();

@@ -69,7 +69,11 @@ fn check_pair(
     label_dims: &[usize],
 ) -> Result<(), DataError> {
     let n_images = image_dims[0];
-    if label_dims.len() != 1 || label_dims[0] != n_images {
+    if label_dims.len() != 1 {
+        let shape = format!("{label_dims:?}");
+        return Err(DataError::LabelShape { path: labels.to_path_buf(), shape });
+    }
+    if label_dims[0] != n_images {
         return Err(DataError::CountMismatch {
             images: images.to_path_buf(),
             labels: labels.to_path_buf(),

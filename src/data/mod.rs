@@ -39,10 +39,12 @@ pub enum DataError {
         n_labels: usize,
         shape: String,
     },
-    #[error("{path} holds an array of {shape}; images must be [count, height, width]")]
+    #[error("{path} holds an array of {shape}; images must be [count, height, width], none 0")]
     Shape { path: PathBuf, shape: String },
     #[error("{path} holds no PNG or JPEG files (.png, .jpg, .jpeg), in it or below it")]
     NoImages { path: PathBuf },
+    #[error("{path} holds an array of {shape}; labels must be [count], one byte per image")]
+    LabelShape { path: PathBuf, shape: String },
     #[error("{path} has {count} classes (sub-folders); at most 256 are supported")]
     TooManyClasses { path: PathBuf, count: usize },
     #[error("{count} image file(s) under {path} cannot be read, and data.strict is true:\n{list}")]

@@ -56,15 +56,22 @@ pub fn configs(target: &Path, shape: Shape) -> anyhow::Result<Vec<DataConfig>> {
         }
         return Ok(vec![DataConfig { dataset: DatasetName::Folder, path, ..base }]);
     }
+    let name = target.file_name().unwrap_or_default().to_string_lossy();
+    anyhow::ensure!(
+        !crate::data::folder::is_image_name(&name),
+        "{} is an image; give the folder that holds the images",
+        target.display()
+    );
     let labels = labels_beside(target);
     let images = Some(target.to_path_buf());
     Ok(vec![DataConfig { dataset: DatasetName::Idx, images, labels, ..base }])
 }
 
-/// `x-images-idx3-ubyte[.gz]` -> `x-labels-idx1-ubyte[.gz]`, when that file exists.
+/// The labels file beside an images file, when there is one: `images` -> `labels` and
+/// `idx3` -> `idx1` in the name (`t10k-images-idx3-ubyte.gz`, `t10k-images.idx3-ubyte`).
 fn labels_beside(images: &Path) -> Option<PathBuf> {
     let name = images.file_name()?.to_string_lossy();
-    let labels = images.with_file_name(name.replace("images-idx3", "labels-idx1"));
+    let labels = images.with_file_name(name.replace("images", "labels").replace("idx3", "idx1"));
     (labels != images && labels.is_file()).then_some(labels)
 }
 
@@ -107,6 +114,7 @@ fn inspect_one(
     let shape = data.shape();
     let mut lines = vec![
         format!("dataset      {} ({})", cfg.dataset.as_str(), source.location().display()),
+        format!("files        {}", files_line(source)),
         format!("images       {}{}", data.len(), limit_note(cfg.limit, data.len())),
         format!("shape        {0}x{0}, {1} channel(s), as trained", shape.side, shape.channels),
         format!("fingerprint  {}", source.fingerprint),
@@ -124,6 +132,14 @@ fn inspect_one(
     let shown = write_grid(&data, request.n, &out)?;
     lines.push(format!("grid         {} ({shown} images)", out.display()));
     Ok(lines.join("\n") + "\n")
+}
+
+fn files_line(source: &crate::data::DataSource) -> String {
+    let files: Vec<String> = source.files().iter().map(|f| f.display().to_string()).collect();
+    match &source.origin {
+        crate::data::Origin::Idx { labels: None, .. } => format!("{} (no labels)", files[0]),
+        _ => files.join(", "),
+    }
 }
 
 /// What `data.limit` makes of the count, when it cuts it.
