@@ -528,7 +528,7 @@ impl Evaluators {
         if !cfg.eval.enabled {
             return Ok(None);
         }
-        if data.class_count() < 2 {
+        if data.classes_present() < 2 {
             let at = data.source.location().display();
             tracing::warn!("{at} has fewer than two classes: runs on it are not scored");
             return Ok(None);

@@ -145,6 +145,19 @@ fn folders_without_images_or_with_only_broken_ones_are_clear_errors() {
     let err = DatasetCache::default().dataset(&folder_config(empty.path(), 64, 1)).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("none of the 1 image files") && msg.contains("a.jpg"), "{msg}");
+    // A class whose only file is broken is listed but has no image: one class is present.
+    let two = tempfile::tempdir().unwrap();
+    save(RgbImage::from_pixel(4, 4, Rgb([9, 9, 9])).into(), &two.path().join("red/1.png"));
+    save(RgbImage::from_pixel(4, 4, Rgb([9, 9, 9])).into(), &two.path().join("red/2.png"));
+    std::fs::create_dir_all(two.path().join("blue")).unwrap();
+    std::fs::write(two.path().join("blue/1.png"), b"broken").unwrap();
+    let data = DatasetCache::default().dataset(&folder_config(two.path(), 32, 1)).unwrap();
+    assert_eq!((data.class_count(), data.classes_present()), (2, 1));
+    // A runs folder is not an image folder.
+    std::fs::create_dir_all(two.path().join("runs/.locks")).unwrap();
+    let runs = folder_config(&two.path().join("runs"), 32, 1);
+    let msg = DatasetCache::default().dataset(&runs).unwrap_err().to_string();
+    assert!(msg.contains("is a runs folder"), "{msg}");
     let missing = folder_config(&empty.path().join("nope"), 64, 1);
     let msg = DatasetCache::default().dataset(&missing).unwrap_err().to_string();
     assert!(msg.contains("cannot read") && msg.contains("nope"), "{msg}");
@@ -350,6 +363,20 @@ fn colour_32px_and_grey_128px_runs_train_and_write_their_samples() {
             assert!(matches!(grid, DynamicImage::ImageLuma8(_)), "a grey grid");
             assert!(run.join("eval.parquet").is_file(), "scored: {evaluation}");
         }
+    }
+}
+
+#[test]
+fn bench_refuses_a_bad_shape_before_decoding_anything() {
+    let folder = photo_folder();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = folder.path().to_str().unwrap();
+    for (flag, value) in [("--channels", "2"), ("--channels", "0"), ("--image-size", "4096")] {
+        let out = dcgan(tmp.path(), &["bench", "--data", path, flag, value, "--steps", "1"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(&format!("{flag} is {value}")), "{err}");
+        assert!(!tmp.path().join("runs").exists(), "nothing decoded for {flag} {value}");
     }
 }
 

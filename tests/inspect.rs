@@ -348,6 +348,14 @@ fn gc_removes_leftovers_and_never_a_completed_run() {
         ),
         write_file(&root.join(".cache/decoded"), "cd-64px-1ch.images", "whole"),
     ];
+    // A decode whose pid is gone here but whose file is locked (a writer on another node).
+    let elsewhere = write_file(
+        &root.join(".cache/decoded"),
+        ".ef-64px-1ch.images.999998.partial",
+        "being written elsewhere",
+    );
+    let elsewhere_lock = fs::File::open(&elsewhere).unwrap();
+    elsewhere_lock.lock().unwrap();
     // A run being trained (its lock held) keeps even its leftovers.
     let held = lock::try_acquire(&root, &name(&runs[3])).unwrap().unwrap();
     let held_partial = write_file(&runs[3], "metrics.parquet.partial", "being written");
@@ -371,9 +379,10 @@ fn gc_removes_leftovers_and_never_a_completed_run() {
     for path in &garbage {
         assert!(!path.exists(), "removed: {}", path.display());
     }
-    for path in kept.iter().chain([&held_partial]) {
+    for path in kept.iter().chain([&held_partial, &elsewhere]) {
         assert!(path.exists(), "kept: {}", path.display());
     }
+    drop(elsewhere_lock);
     drop(held);
     fs::remove_file(&held_partial).unwrap();
     let after: Vec<_> = runs.iter().map(|r| snapshot(r)).collect();

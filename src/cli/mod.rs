@@ -566,7 +566,12 @@ fn bench_command(args: &BenchArgs) -> anyhow::Result<bool> {
     if let Some(threads) = args.threads {
         backend.set_cpu_threads(threads).context("--threads")?;
     }
-    let mut shape = crate::data::Shape { side: args.image_size, channels: args.channels };
+    let side = args.image_size;
+    let sizes = crate::config::IMAGE_SIZES;
+    anyhow::ensure!(sizes.contains(&side), "--image-size is {side}; use 32, 64 or 128");
+    let channels = args.channels;
+    anyhow::ensure!(matches!(channels, 1 | 3), "--channels is {channels}; use 1 or 3");
+    let mut shape = crate::data::Shape { side, channels };
     let data = match &args.data {
         Some(target) => {
             crate::interrupt::install();

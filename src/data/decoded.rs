@@ -138,7 +138,11 @@ fn write(
     images: &dyn ImageSource,
     bar: &ProgressBar,
 ) -> std::io::Result<()> {
-    let mut out = BufWriter::with_capacity(1 << 20, fs::File::create(tmp)?);
+    let file = fs::File::create(tmp)?;
+    // Held until the file is closed: `dcgan gc` leaves a locked partial alone, even when its
+    // writer's pid means nothing on the machine gc runs on (another node, a container).
+    file.lock()?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
     out.write_all(&[0; HEADER_LEN])?;
     let mut digest = Sha256::new();
     let prepared = prepare::decode_all(images, shape, bar, &mut |pixels: &[u8]| {

@@ -81,7 +81,11 @@ fn list(dir: &Path, prefix: &Path, depth: usize, walk: &mut Walk) -> Result<(), 
         tracing::debug!("{} was listed already (a symbolic link); not again", dir.display());
         return Ok(());
     }
-    if depth > 0 && is_runs_folder(&canonical, walk.runs_root.as_deref()) {
+    let runs_folder = is_runs_folder(&canonical, walk.runs_root.as_deref());
+    if depth == 0 && runs_folder {
+        return Err(DataError::RunsFolder { path: dir.to_path_buf() });
+    }
+    if runs_folder {
         tracing::warn!("{} holds dcgan runs; its images are not training data", dir.display());
         return Ok(());
     }

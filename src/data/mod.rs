@@ -45,6 +45,8 @@ pub enum DataError {
     NoImages { path: PathBuf },
     #[error("{path} holds an array of {shape}; labels must be [count], one byte per image")]
     LabelShape { path: PathBuf, shape: String },
+    #[error("{path} is a runs folder of dcgan (it holds .locks/), not a folder of images")]
+    RunsFolder { path: PathBuf },
     #[error("{path} has {count} classes (sub-folders); at most 256 are supported")]
     TooManyClasses { path: PathBuf, count: usize },
     #[error("{count} image file(s) under {path} cannot be read, and data.strict is true:\n{list}")]
@@ -53,6 +55,8 @@ pub enum DataError {
     NothingReadable { path: PathBuf, count: usize, list: String },
     #[error("cannot keep the decoded images in {path}: {cause}")]
     Cache { path: PathBuf, cause: std::io::Error },
+    #[error("images cannot be made {side} px with {channels} channel(s): 32, 64 or 128, 1 or 3")]
+    BadShape { side: usize, channels: usize },
     #[error("decoding was stopped by Ctrl-C or SIGTERM; nothing of it was kept")]
     Interrupted,
 }
@@ -191,9 +195,19 @@ impl Dataset {
         &self.pixels()[i * n..(i + 1) * n]
     }
 
-    /// Classes the labels tell apart (0 when the dataset has no labels).
+    /// Classes the labels can name (0 when the dataset has no labels).
     pub fn class_count(&self) -> usize {
         self.source.classes.len()
+    }
+
+    /// Classes that have at least one image: what a classifier can learn to tell apart.
+    pub fn classes_present(&self) -> usize {
+        if self.source.classes.is_empty() {
+            return 0;
+        }
+        let mut seen = [false; 256];
+        self.labels.iter().for_each(|&l| seen[l as usize] = true);
+        seen.iter().filter(|&&s| s).count()
     }
 }
 
@@ -232,6 +246,11 @@ impl DatasetCache {
     pub fn dataset(&mut self, cfg: &DataConfig) -> Result<Arc<Dataset>, DataError> {
         let source = self.source(cfg)?;
         let shape = Shape { side: cfg.image_size, channels: cfg.channels };
+        let valid =
+            crate::config::IMAGE_SIZES.contains(&shape.side) && matches!(shape.channels, 1 | 3);
+        if !valid {
+            return Err(DataError::BadShape { side: shape.side, channels: shape.channels });
+        }
         let key = (source.fingerprint.clone(), shape);
         let data = match self.decoded.get(&key) {
             Some(found) => found.clone(),

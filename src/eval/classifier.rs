@@ -192,7 +192,7 @@ pub fn load_or_train_with(
     cfg: ClassifierConfig,
 ) -> Result<(Classifier, ClassifierManifest), EvalError> {
     let classes = data.class_count();
-    if classes < 2 {
+    if data.classes_present() < 2 {
         let at = data.source.location().display();
         return Err(EvalError::Data(format!("{at} has {classes} class(es); two or more needed")));
     }

@@ -131,11 +131,17 @@ fn cache_partials(root: &Path, found: &mut Vec<Garbage>) {
             let pid = name.strip_prefix('.').unwrap_or(&name).strip_suffix(".partial");
             let pid = pid.and_then(|rest| rest.rsplit_once('.'));
             let Some(pid) = pid.and_then(|(_, pid)| pid.parse::<i32>().ok()) else { continue };
-            if !process_alive(pid) {
+            if !process_alive(pid) && !locked(&path) {
                 found.push(garbage(path, format!("half-written cache file, pid {pid} is gone")));
             }
         }
     }
+}
+
+/// Whether some process holds a lock on the file (its writer, wherever it runs).
+fn locked(path: &Path) -> bool {
+    let Ok(file) = fs::File::open(path) else { return false };
+    matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock))
 }
 
 /// Whether a process with this id exists (one we may not signal counts as existing).
