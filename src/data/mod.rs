@@ -246,6 +246,7 @@ impl DatasetCache {
     pub fn dataset(&mut self, cfg: &DataConfig) -> Result<Arc<Dataset>, DataError> {
         let source = self.source(cfg)?;
         let shape = Shape { side: cfg.image_size, channels: cfg.channels };
+        // Configs are validated, but library callers pass any values; 0 channels would divide.
         let valid =
             crate::config::IMAGE_SIZES.contains(&shape.side) && matches!(shape.channels, 1 | 3);
         if !valid {
@@ -260,16 +261,7 @@ impl DatasetCache {
                 decoded
             }
         };
-        if data.is_empty() {
-            let (count, list) = (data.skipped.len(), list_skipped(&data.skipped));
-            let path = data.source.location().to_path_buf();
-            return Err(DataError::NothingReadable { path, count, list });
-        }
-        if cfg.strict && !data.skipped.is_empty() {
-            let path = data.source.location().to_path_buf();
-            let (count, list) = (data.skipped.len(), list_skipped(&data.skipped));
-            return Err(DataError::Unreadable { path, count, list });
-        }
+        usable(&data, cfg.strict)?;
         Ok(data)
     }
 
@@ -331,6 +323,19 @@ impl DatasetCache {
         crate::terminal::remove(&bar);
         result
     }
+}
+
+/// Refuses a dataset with no readable image, or (when strict) any unreadable one.
+fn usable(data: &Dataset, strict: bool) -> Result<(), DataError> {
+    let path = data.source.location().to_path_buf();
+    let (count, list) = (data.skipped.len(), list_skipped(&data.skipped));
+    if data.is_empty() {
+        return Err(DataError::NothingReadable { path, count, list });
+    }
+    if strict && count > 0 {
+        return Err(DataError::Unreadable { path, count, list });
+    }
+    Ok(())
 }
 
 /// The source's images, ready to decode one by one.
