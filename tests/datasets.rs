@@ -96,6 +96,9 @@ fn strict_mode_fails_on_the_unreadable_file_and_names_it() {
     let m = manifest(&runs[0]);
     assert_eq!(m.status, dcgan_harness::store::manifest::Status::Failed);
     assert!(m.failure.unwrap_or_default().contains("red/broken.png"));
+    let listed = stdout(&dcgan(tmp.path(), &["ls", "--runs-dir", "runs"]));
+    assert_eq!(listed.lines().count(), 2, "a header and one line per run:\n{listed}");
+    assert!(listed.contains("failed") && listed.contains("red/broken.png"), "{listed}");
 
     let folder = photo_folder();
     let cfg = DataConfig { strict: true, ..folder_config(folder.path(), 32, 1) };

@@ -86,7 +86,7 @@ fn list(dir: &Path, prefix: &Path, depth: usize, walk: &mut Walk) -> Result<(), 
         return Err(DataError::RunsFolder { path: dir.to_path_buf() });
     }
     if runs_folder {
-        tracing::warn!("{} holds dcgan runs; its images are not training data", dir.display());
+        tracing::info!("{} holds dcgan runs; its images are not training data", dir.display());
         return Ok(());
     }
     for entry in fs::read_dir(dir).map_err(read_error)? {
@@ -250,7 +250,9 @@ impl ImageSource for FolderImages {
     }
 
     fn name(&self, index: usize) -> String {
-        self.files[index].path.display().to_string()
+        // A name that is not UTF-8 is shown escaped, so the file can still be found.
+        let path = &self.files[index].path;
+        path.to_str().map_or_else(|| format!("{:?}", path.as_os_str()), str::to_string)
     }
 }
 

@@ -108,8 +108,10 @@ fn table(rows: &[RunRow], root: &std::path::Path) -> String {
     if rows.is_empty() {
         return format!("no runs in {}", root.display());
     }
+    // One line per run: a reason of several lines (a list of unreadable files) is joined.
+    let one_line = |text: String| text.lines().map(str::trim).collect::<Vec<_>>().join(" ");
     let cells: Vec<Vec<String>> =
-        rows.iter().map(|r| COLUMNS.iter().map(|c| shown(r, c)).collect()).collect();
+        rows.iter().map(|r| COLUMNS.iter().map(|c| one_line(shown(r, c))).collect()).collect();
     let widths: Vec<usize> = (0..COLUMNS.len())
         .map(|i| cells.iter().map(|r| r[i].chars().count()).fold(COLUMNS[i].len(), usize::max))
         .collect();
