@@ -191,10 +191,11 @@ pub fn load_or_train_with(
     training_device: &Device,
     cfg: ClassifierConfig,
 ) -> Result<(Classifier, ClassifierManifest), EvalError> {
-    let classes = data.class_count();
-    if data.classes_present() < 2 {
+    let (classes, present) = (data.class_count(), data.classes_present());
+    if present < 2 {
         let at = data.source.location().display();
-        return Err(EvalError::Data(format!("{at} has {classes} class(es); two or more needed")));
+        let why = format!("{at} has {present} class(es) with images; two or more needed");
+        return Err(EvalError::Data(why));
     }
     let dir = cache_dir(runs_root, &data.source.fingerprint, data.shape(), &cfg);
     // Workers of a parallel sweep all want it at once: one trains it, the rest wait and read.
