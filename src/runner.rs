@@ -178,11 +178,23 @@ fn mark_failed(
     if !matches!(runs.state(hash), RunState::Missing) {
         return Ok(false);
     }
-    let cfg = &point.config;
-    let unknown = dataset_info(cfg, "unknown: the run could not read its dataset");
-    let manifest = starting_manifest(sweep_name, hash, point, unknown);
-    runs.open(cfg, manifest, lock)?.finish(&[], 0.0, Some(reason.to_string()))?;
+    let unknown = dataset_info(&point.config, "unknown: the run could not read its dataset");
+    open_failed(runs, sweep_name, point, hash, unknown, lock, reason)?;
     Ok(true)
+}
+
+/// Writes the directory of a run that failed before training, with the reason.
+fn open_failed(
+    runs: &RunsDir,
+    sweep_name: &str,
+    point: &SweepPoint,
+    hash: &str,
+    dataset: DatasetInfo,
+    lock: RunLock,
+    reason: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    let manifest = starting_manifest(sweep_name, hash, point, dataset);
+    Ok(runs.open(&point.config, manifest, lock)?.finish(&[], 0.0, Some(reason.to_string()))?)
 }
 
 /// Refuses configs that ask for more images than the split has, or batches larger than the
@@ -400,10 +412,8 @@ fn failed_before_training(
         return Err(error);
     }
     let reason = format!("{error:#}");
-    let cfg = &run.point.config;
-    let dataset = dataset_info(cfg, &run.source.fingerprint);
-    let manifest = starting_manifest(sweep_name, &run.hash, &run.point, dataset);
-    let dir = runs.open(cfg, manifest, lock)?.finish(&[], 0.0, Some(reason.clone()))?;
+    let dataset = dataset_info(&run.point.config, &run.source.fingerprint);
+    let dir = open_failed(runs, sweep_name, &run.point, &run.hash, dataset, lock, &reason)?;
     tracing::error!(run = run.short(), dir = %dir.display(), "failed: {reason}");
     Ok(Ended::Failed)
 }

@@ -566,12 +566,7 @@ fn bench_command(args: &BenchArgs) -> anyhow::Result<bool> {
     if let Some(threads) = args.threads {
         backend.set_cpu_threads(threads).context("--threads")?;
     }
-    let side = args.image_size;
-    let sizes = crate::config::IMAGE_SIZES;
-    anyhow::ensure!(sizes.contains(&side), "--image-size is {side}; use 32, 64 or 128");
-    let channels = args.channels;
-    anyhow::ensure!(matches!(channels, 1 | 3), "--channels is {channels}; use 1 or 3");
-    let mut shape = crate::data::Shape { side, channels };
+    let mut shape = shape_flags(args.image_size, args.channels)?;
     let data = match &args.data {
         Some(target) => {
             crate::interrupt::install();
@@ -624,6 +619,14 @@ fn bench_command(args: &BenchArgs) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// `--image-size` and `--channels`, checked.
+fn shape_flags(side: usize, channels: usize) -> anyhow::Result<crate::data::Shape> {
+    let sizes = crate::config::IMAGE_SIZES;
+    anyhow::ensure!(sizes.contains(&side), "--image-size is {side}; use 32, 64 or 128");
+    anyhow::ensure!(matches!(channels, 1 | 3), "--channels is {channels}; use 1 or 3");
+    Ok(crate::data::Shape { side, channels })
+}
+
 /// The first dataset a `--data` target names, decoded (or mapped from the cache).
 fn bench_data(
     target: &Path,
@@ -637,12 +640,8 @@ fn bench_data(
 }
 
 fn data_inspect_command(args: &DataInspectArgs) -> anyhow::Result<bool> {
-    use crate::config::IMAGE_SIZES;
     use crate::inspect::data;
-    let side = args.image_size;
-    anyhow::ensure!(IMAGE_SIZES.contains(&side), "--image-size is {side}; use 32, 64 or 128");
-    let channels = args.channels;
-    anyhow::ensure!(matches!(channels, 1 | 3), "--channels is {channels}; use 1 or 3");
+    let shape = shape_flags(args.image_size, args.channels)?;
     anyhow::ensure!(args.n >= 1, "-n must be at least 1");
     if let Some(out) = &args.out {
         let png = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
@@ -658,7 +657,7 @@ fn data_inspect_command(args: &DataInspectArgs) -> anyhow::Result<bool> {
     let request = data::Request {
         target: args.path_or_config.clone(),
         cache_dir: RunsDir::new(&args.runs_dir).cache_dir(),
-        shape: crate::data::Shape { side, channels },
+        shape,
         out: args.out.clone(),
         n: args.n,
     };

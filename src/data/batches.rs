@@ -66,12 +66,17 @@ pub fn images_tensor(dataset: &Dataset, indices: &[u32], device: &Device) -> Ten
     Tensor::from_data(batch_data(dataset, indices), device)
 }
 
+/// A stored byte (0 to 255) as the networks see it (-1 to 1).
+pub fn unit_range(byte: u8) -> f32 {
+    f32::from(byte) / 127.5 - 1.0
+}
+
 /// The values of [`images_tensor`], prepared off the device (so on any thread).
 pub fn batch_data(dataset: &Dataset, indices: &[u32]) -> TensorData {
     let shape = dataset.shape();
     let mut values = Vec::with_capacity(indices.len() * shape.bytes());
     for &i in indices {
-        values.extend(dataset.image(i as usize).iter().map(|&p| p as f32 / 127.5 - 1.0));
+        values.extend(dataset.image(i as usize).iter().map(|&p| unit_range(p)));
     }
     TensorData::new(values, [indices.len(), shape.channels, shape.side, shape.side])
 }

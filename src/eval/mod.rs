@@ -19,8 +19,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use crate::data::Dataset;
-use crate::data::Shape;
+use crate::data::batches::unit_range;
+use crate::data::{Dataset, Shape};
 use crate::model::Generator;
 use crate::step::read_f32;
 use classifier::{Classifier, FEATURES};
@@ -96,7 +96,7 @@ impl Evaluator {
         let chosen = sample(&mut rng, data.len(), n).into_vec();
         let mut pixels = Vec::with_capacity(n * data.shape().bytes());
         for i in chosen {
-            pixels.extend(data.image(i).iter().map(|&p| f32::from(p) / 127.5 - 1.0));
+            pixels.extend(data.image(i).iter().map(|&p| unit_range(p)));
         }
         Self::from_images(classifier, &pixels, data.shape(), seed, device)
     }

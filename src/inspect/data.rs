@@ -11,6 +11,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use crate::config::{DataConfig, DatasetName, Split};
+use crate::data::batches::unit_range;
 use crate::data::{DatasetCache, Shape, list_skipped};
 use crate::store::samples;
 
@@ -176,7 +177,7 @@ fn write_grid(data: &crate::data::Dataset, n: usize, out: &Path) -> anyhow::Resu
     let mut values = Vec::with_capacity(n * data.shape().bytes());
     for k in 0..n {
         let i = k * data.len() / n;
-        values.extend(data.image(i).iter().map(|&p| f32::from(p) / 127.5 - 1.0));
+        values.extend(data.image(i).iter().map(|&p| unit_range(p)));
     }
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
