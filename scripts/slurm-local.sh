@@ -20,7 +20,8 @@ has() { command -v "$1" >/dev/null 2>&1; }
 running() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 need_root() { [ "$(id -u)" -eq 0 ] || { echo "slurm-local: $1 needs root" >&2; exit 1; }; }
 
-install() {
+# Not named `install`: that would shadow install(1), which start_munge uses.
+install_packages() {
   need_root install
   if has slurmctld && has slurmd && has sbatch && has munged; then return 0; fi
   apt-get update -qq
@@ -123,7 +124,7 @@ down() {
 }
 
 case "${1:-}" in
-  install) install ;;
+  install) install_packages ;;
   up) up ;;
   down) down ;;
   env) echo "export SLURM_CONF=$CONF" ;;
