@@ -19,6 +19,7 @@ use crate::config::{ModelConfig, RunConfig};
 use crate::data::batches::{BatchOrder, batch_data};
 use crate::data::prefetch::Prefetch;
 use crate::data::{Dataset, Shape};
+use crate::model::channel_ladder;
 use crate::step::{PendingLoss, PhaseClock, StepCore, read_pending};
 
 /// What to time.
@@ -166,17 +167,9 @@ pub fn step_flops(model: &ModelConfig, shape: Shape, batch: usize, extra: usize)
     3.0 * g * n_g + 3.0 * d * n_d + 2.0 * d * n_g
 }
 
-/// Channels from D's first conv to its last (w, 2w, ...), one per stride-2 stage.
-fn widths(model: &ModelConfig, shape: Shape) -> Vec<usize> {
-    let stages = (shape.side / 4).trailing_zeros() as usize;
-    (0..stages).map(|k| model.width << k).collect()
-}
-
 /// Forward FLOPs of G for one image.
 fn generator_flops(model: &ModelConfig, shape: Shape) -> f64 {
-    let mut ladder = widths(model, shape);
-    ladder.reverse();
-    ladder.push(shape.channels);
+    let ladder = channel_ladder(model.width, shape);
     // A transposed conv does Cin * Cout * k^2 multiply-adds per input pixel.
     let convs: usize =
         (0..ladder.len() - 1).map(|i| ladder[i] * ladder[i + 1] * 25 * side(4 << i)).sum();
@@ -185,7 +178,8 @@ fn generator_flops(model: &ModelConfig, shape: Shape) -> f64 {
 
 /// Forward FLOPs of D for one image.
 fn discriminator_flops(model: &ModelConfig, shape: Shape) -> f64 {
-    let ladder = [vec![shape.channels], widths(model, shape)].concat();
+    let mut ladder = channel_ladder(model.width, shape);
+    ladder.reverse();
     // A conv does Cin * Cout * k^2 multiply-adds per output pixel.
     let convs: usize = (0..ladder.len() - 1)
         .map(|i| ladder[i] * ladder[i + 1] * 25 * side(shape.side >> (i + 1)))

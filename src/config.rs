@@ -91,6 +91,8 @@ fn is_false(value: &bool) -> bool {
 
 /// Image sides the networks support: 4 px doubled by 3, 4 or 5 stride-2 stages.
 pub const IMAGE_SIZES: [usize; 3] = [32, 64, 128];
+/// Image channels: grey or RGB.
+pub const CHANNELS: [usize; 2] = [1, 3];
 
 impl DataConfig {
     /// The shape images are trained at.
@@ -348,7 +350,7 @@ impl RunConfig {
         let (d, m, t, b, l) = (&self.data, &self.model, &self.train, &self.balance, &self.logging);
         let sizes = IMAGE_SIZES.contains(&d.image_size);
         check("data.image_size", d.image_size as f64, sizes, "32, 64 or 128")?;
-        let channels = matches!(d.channels, 1 | 3);
+        let channels = CHANNELS.contains(&d.channels);
         check("data.channels", d.channels as f64, channels, "1 (grey) or 3 (RGB)")?;
         d.check_files()?;
         if let Some(limit) = d.limit {

@@ -44,7 +44,7 @@ pub struct Discriminator {
 
 /// Channel counts from the widest feature map to the image: at 64 px 8w, 4w, 2w, w, c;
 /// one stride-2 stage per doubling of the side from 4.
-fn channel_ladder(width: usize, shape: Shape) -> Vec<usize> {
+pub fn channel_ladder(width: usize, shape: Shape) -> Vec<usize> {
     let stages = (shape.side / BASE_SIDE).trailing_zeros() as usize;
     let mut ladder: Vec<usize> = (0..stages).rev().map(|k| width << k).collect();
     ladder.push(shape.channels);

@@ -19,9 +19,9 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::checkpoint::{self, Restored};
 use crate::config::RunConfig;
+use crate::data::Dataset;
 use crate::data::batches::BatchOrder;
 use crate::data::prefetch::Prefetch;
-use crate::data::{Dataset, Shape};
 use crate::eval::{Evaluator, Scores};
 use crate::interrupt;
 use crate::model::{Discriminator, Generator};
@@ -376,8 +376,7 @@ impl<'a> Trainer<'a> {
             .map_err(|message| TrainError::Backend { step, message })?;
         let path = dir.join(format!("step_{step:06}.png"));
         tracing::debug!(step, path = %path.display(), "sample grid");
-        let shape = Shape { side: self.cfg.data.image_size, channels: self.cfg.data.channels };
-        samples::save_grid(&path, &images, SAMPLE_COUNT, shape)?;
+        samples::save_grid(&path, &images, SAMPLE_COUNT, self.cfg.data.shape())?;
         Ok(())
     }
 

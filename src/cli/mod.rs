@@ -621,9 +621,9 @@ fn bench_command(args: &BenchArgs) -> anyhow::Result<bool> {
 
 /// `--image-size` and `--channels`, checked.
 fn shape_flags(side: usize, channels: usize) -> anyhow::Result<crate::data::Shape> {
-    let sizes = crate::config::IMAGE_SIZES;
-    anyhow::ensure!(sizes.contains(&side), "--image-size is {side}; use 32, 64 or 128");
-    anyhow::ensure!(matches!(channels, 1 | 3), "--channels is {channels}; use 1 or 3");
+    use crate::config::{CHANNELS, IMAGE_SIZES};
+    anyhow::ensure!(IMAGE_SIZES.contains(&side), "--image-size is {side}; use 32, 64 or 128");
+    anyhow::ensure!(CHANNELS.contains(&channels), "--channels is {channels}; use 1 or 3");
     Ok(crate::data::Shape { side, channels })
 }
 
@@ -643,17 +643,17 @@ fn data_inspect_command(args: &DataInspectArgs) -> anyhow::Result<bool> {
     use crate::inspect::data;
     let shape = shape_flags(args.image_size, args.channels)?;
     anyhow::ensure!(args.n >= 1, "-n must be at least 1");
+    anyhow::ensure!(
+        args.n <= crate::sample::MAX_IMAGES,
+        "-n is at most {}",
+        crate::sample::MAX_IMAGES
+    );
     if let Some(out) = &args.out {
         let png = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
         anyhow::ensure!(png, "--out {} must end in .png: the grid is a PNG", out.display());
     }
     // Ctrl-C stops a long decode between chunks, leaving no partial cache file.
     crate::interrupt::install();
-    anyhow::ensure!(
-        args.n <= crate::sample::MAX_IMAGES,
-        "-n is at most {}",
-        crate::sample::MAX_IMAGES
-    );
     let request = data::Request {
         target: args.path_or_config.clone(),
         cache_dir: RunsDir::new(&args.runs_dir).cache_dir(),

@@ -35,8 +35,7 @@ const SUM_AT: usize = HEADER_LEN - 32;
 
 /// The cache file of a dataset decoded to `shape`.
 pub fn path(cache_dir: &Path, fingerprint: &str, shape: Shape) -> PathBuf {
-    let short = &fingerprint[..fingerprint.len().min(16)];
-    let name = format!("{short}-{}px-{}ch.images", shape.side, shape.channels);
+    let name = format!("{}.images", super::shaped_name(fingerprint, shape));
     cache_dir.join("decoded").join(name)
 }
 

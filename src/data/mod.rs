@@ -111,6 +111,13 @@ impl DataSource {
     }
 }
 
+/// How files made from a dataset at a shape are named (decoded images, the classifier, the
+/// grid of `data inspect`): `<fingerprint, 16 digits>-<side>px-<channels>ch`.
+pub fn shaped_name(fingerprint: &str, shape: Shape) -> String {
+    let short: String = fingerprint.chars().take(16).collect();
+    format!("{short}-{}px-{}ch", shape.side, shape.channels)
+}
+
 /// A decoded split: every image at training size, as bytes, plus its label.
 #[derive(Debug)]
 pub struct Dataset {
@@ -211,11 +218,14 @@ impl Dataset {
     }
 }
 
+/// What locating a dataset depends on: its kind, its files (path, images, labels) and split.
+type SourceKey = (DatasetName, Option<PathBuf>, Option<PathBuf>, Option<PathBuf>, Split);
+
 /// Datasets already located or decoded in this process, so a sweep reads each dataset once;
 /// with a disk cache, decoded images are also shared with other processes ([`decoded`]).
 #[derive(Default)]
 pub struct DatasetCache {
-    sources: HashMap<String, DataSource>,
+    sources: HashMap<SourceKey, DataSource>,
     decoded: HashMap<(String, Shape), Arc<Dataset>>,
     disk: Option<PathBuf>,
 }
@@ -228,7 +238,8 @@ impl DatasetCache {
 
     /// Locates and fingerprints the files a config asks for.
     pub fn source(&mut self, cfg: &DataConfig) -> Result<DataSource, DataError> {
-        let key = format!("{:?}", (cfg.dataset, &cfg.path, &cfg.images, &cfg.labels, cfg.split));
+        let key =
+            (cfg.dataset, cfg.path.clone(), cfg.images.clone(), cfg.labels.clone(), cfg.split);
         if let Some(found) = self.sources.get(&key) {
             return Ok(found.clone());
         }
@@ -245,11 +256,9 @@ impl DatasetCache {
     /// `data.strict`, a folder with unreadable files is an error.
     pub fn dataset(&mut self, cfg: &DataConfig) -> Result<Arc<Dataset>, DataError> {
         let source = self.source(cfg)?;
-        let shape = Shape { side: cfg.image_size, channels: cfg.channels };
+        let shape = cfg.shape();
         // Configs are validated, but library callers pass any values; 0 channels would divide.
-        let valid =
-            crate::config::IMAGE_SIZES.contains(&shape.side) && matches!(shape.channels, 1 | 3);
-        if !valid {
+        if !shape.is_supported() {
             return Err(DataError::BadShape { side: shape.side, channels: shape.channels });
         }
         let key = (source.fingerprint.clone(), shape);

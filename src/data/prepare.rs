@@ -11,6 +11,8 @@ use image::{DynamicImage, ImageBuffer, Pixel};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 
+use crate::config::{CHANNELS, IMAGE_SIZES};
+
 /// The training shape every image is brought to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Shape {
@@ -22,6 +24,11 @@ impl Shape {
     /// Bytes of one prepared image.
     pub fn bytes(&self) -> usize {
         self.side * self.side * self.channels
+    }
+
+    /// Whether the networks can be built for it.
+    pub fn is_supported(&self) -> bool {
+        IMAGE_SIZES.contains(&self.side) && CHANNELS.contains(&self.channels)
     }
 }
 

@@ -165,9 +165,7 @@ pub fn cache_dir(
 ) -> PathBuf {
     let json = serde_json::to_string(cfg).expect("the classifier config serialises");
     let key = format!("{:x}", Sha256::digest(json.as_bytes()));
-    let short = |s: &str| s.chars().take(16).collect::<String>();
-    let (side, channels) = (shape.side, shape.channels);
-    let name = format!("{}-{side}px-{channels}ch-{}", short(fingerprint), short(&key));
+    let name = format!("{}-{}", crate::data::shaped_name(fingerprint, shape), &key[..16]);
     runs_root.join(".cache/classifier").join(name)
 }
 

@@ -12,7 +12,7 @@ use anyhow::Context;
 
 use crate::config::{DataConfig, DatasetName, Split};
 use crate::data::batches::unit_range;
-use crate::data::{DatasetCache, Shape, list_skipped};
+use crate::data::{DatasetCache, Shape, list_skipped, shaped_name};
 use crate::store::samples;
 
 /// What to inspect and where to write.
@@ -166,8 +166,7 @@ fn classes_line(names: &[String], labels: &[u8]) -> String {
 }
 
 fn default_grid_path(fingerprint: &str, shape: Shape) -> PathBuf {
-    let short = &fingerprint[..fingerprint.len().min(16)];
-    let name = format!("{short}-{}px-{}ch.png", shape.side, shape.channels);
+    let name = format!("{}.png", shaped_name(fingerprint, shape));
     PathBuf::from("reports").join("data").join(name)
 }
 
