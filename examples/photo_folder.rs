@@ -5,9 +5,9 @@
 //!
 //! `cargo run --release --example photo_folder -- IDX_IMAGES IDX_LABELS OUT_DIR COUNT`
 
-use std::io::Read;
 use std::path::Path;
 
+use dcgan_harness::data::idx;
 use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
 
@@ -17,8 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: photo_folder IDX_IMAGES IDX_LABELS OUT_DIR COUNT".into());
     };
     let count: usize = count.parse()?;
-    let images = read_idx(Path::new(images), 16)?;
-    let labels = read_idx(Path::new(labels), 8)?;
+    let images = read_idx(Path::new(images))?;
+    let labels = read_idx(Path::new(labels))?;
     let available = labels.len().min(images.len() / 784);
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     for i in 0..count {
@@ -38,11 +38,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The data bytes of a gzipped IDX file, after a header of `header` bytes.
-fn read_idx(path: &Path, header: usize) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
-    let mut bytes = Vec::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path)?).read_to_end(&mut bytes)?;
-    Ok(bytes.split_off(header))
+/// The data bytes of an IDX file, gzipped or not.
+fn read_idx(path: &Path) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    Ok(idx::read(path, &std::fs::read(path)?)?.data)
 }
 
 /// xorshift64: any spread of sizes will do, and this needs no dependency.

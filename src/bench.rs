@@ -15,7 +15,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 
 use crate::backend::Backend;
-use crate::config::{ModelConfig, RunConfig};
+use crate::config::{ModelConfig, RunConfig, TrainConfig};
 use crate::data::batches::{BatchOrder, batch_data};
 use crate::data::prefetch::Prefetch;
 use crate::data::{Dataset, Shape};
@@ -65,12 +65,7 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<BenchResult> {
         None => time_steps(options, &cfg, None),
         Some(data) => {
             anyhow::ensure!(data.shape() == options.shape, "the dataset has another shape");
-            anyhow::ensure!(
-                data.len() >= cfg.train.batch_size,
-                "the dataset has {} images, fewer than a batch ({})",
-                data.len(),
-                cfg.train.batch_size
-            );
+            check_data(data)?;
             let order = BatchOrder::new(data.len(), cfg.train.batch_size, cfg.train.seed);
             let batch_ms = assembly_ms(data, order.clone());
             let mut result = std::thread::scope(|scope| {
@@ -81,6 +76,17 @@ pub fn run(options: &BenchOptions) -> anyhow::Result<BenchResult> {
             Ok(result)
         }
     }
+}
+
+/// Refuses a dataset with fewer images than the batch a step trains on.
+pub fn check_data(data: &Dataset) -> anyhow::Result<()> {
+    let batch = TrainConfig::default().batch_size;
+    anyhow::ensure!(
+        data.len() >= batch,
+        "{} images, fewer than the batch of {batch} that bench times",
+        data.len()
+    );
+    Ok(())
 }
 
 /// Mean milliseconds to assemble a batch, over 20 batches.

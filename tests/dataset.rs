@@ -2,22 +2,16 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
 use dcgan_harness::config::{DataConfig, Split};
 use dcgan_harness::data::{DataError, DatasetCache, Shape, fashion};
 
-use common::bundled_data;
+use common::{bundled_data, gunzip};
 
 fn test_split(path: &Path) -> DataConfig {
     DataConfig { split: Split::Test, path: Some(path.to_path_buf()), ..DataConfig::default() }
-}
-
-fn gunzip(path: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()).read_to_end(&mut out).unwrap();
-    out
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -4,16 +4,14 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use image::{DynamicImage, GrayImage, ImageFormat, Luma, Rgb, RgbImage};
 
 use dcgan_harness::config::{DataConfig, DatasetName};
 use dcgan_harness::data::{DataError, DatasetCache, Shape, decoded};
-use dcgan_harness::store::manifest::Manifest;
 
-use common::{bundled_data, dcgan, run_dirs, stderr, stdout, write_file};
+use common::{bundled_data, dcgan, gunzip, manifest, run_dirs, stderr, stdout, write_file};
 
 fn folder_config(path: &Path, side: usize, channels: usize) -> DataConfig {
     DataConfig {
@@ -226,12 +224,6 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-fn gunzip(path: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()).read_to_end(&mut out).unwrap();
-    out
-}
-
 /// The first `n` images and labels of the bundled test split as plain IDX files in `dir`.
 fn idx_subset(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
     let images = gunzip(&bundled_data().join("t10k-images-idx3-ubyte.gz"));
@@ -314,10 +306,6 @@ fn dataset_settings_that_cannot_work_are_refused_with_their_line() {
         assert!(!err.contains("panicked"), "{err}");
     }
     assert!(!tmp.path().join("runs").exists() || run_dirs(&tmp.path().join("runs")).is_empty());
-}
-
-fn manifest(run: &Path) -> Manifest {
-    serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap()
 }
 
 /// A 3-channel 32x32 run on a made-up folder without classes (so it is not scored), and a

@@ -573,13 +573,6 @@ fn bench_command(args: &BenchArgs) -> anyhow::Result<bool> {
             let data = bench_data(target, shape, &args.runs_dir)
                 .with_context(|| format!("--data {}", target.display()))?;
             shape = data.shape();
-            let batch = crate::config::TrainConfig::default().batch_size;
-            anyhow::ensure!(
-                data.len() >= batch,
-                "--data {}: {} images, fewer than the batch of {batch} that bench times",
-                target.display(),
-                data.len()
-            );
             Some(data)
         }
         None => None,
@@ -627,7 +620,8 @@ fn shape_flags(side: usize, channels: usize) -> anyhow::Result<crate::data::Shap
     Ok(crate::data::Shape { side, channels })
 }
 
-/// The first dataset a `--data` target names, decoded (or mapped from the cache).
+/// The first dataset a `--data` target names, decoded (or mapped from the cache), if bench
+/// can time the step on it.
 fn bench_data(
     target: &Path,
     shape: crate::data::Shape,
@@ -636,7 +630,9 @@ fn bench_data(
     let configs = crate::inspect::data::configs(target, shape)?;
     let cfg = configs.first().context("the file names no dataset")?;
     let mut cache = crate::data::DatasetCache::on_disk(&RunsDir::new(runs_dir).cache_dir());
-    Ok(cache.dataset(cfg)?)
+    let data = cache.dataset(cfg)?;
+    bench::check_data(&data)?;
+    Ok(data)
 }
 
 fn data_inspect_command(args: &DataInspectArgs) -> anyhow::Result<bool> {

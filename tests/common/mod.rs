@@ -84,6 +84,14 @@ pub fn run_dirs(runs: &Path) -> Vec<PathBuf> {
     dirs
 }
 
+/// The content of a gzipped file.
+pub fn gunzip(path: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    let file = std::fs::File::open(path).unwrap();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(file), &mut out).unwrap();
+    out
+}
+
 /// A run directory's manifest.
 pub fn manifest(run: &Path) -> Manifest {
     serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap()
